@@ -1,0 +1,201 @@
+/**
+ * The one typed session API. The engine worker implements it, the host wraps it, and three
+ * transports carry it unchanged: Electron IPC (window.soc), a WebSocket (web mode) and the CLI.
+ * Everything that crosses it is structured-clone and JSON friendly (Uint8Array via the codec).
+ */
+import type { Finding } from '../sim/core/findings';
+import type { TraceEvent } from '../sim/core/trace';
+import type { BlockMeta } from '../sim/regs/dsl';
+import type { Fault, IommuStats, TlbEntry, WalkCacheEntry } from '../sim/hw/types';
+
+export type { Finding, TraceEvent, BlockMeta, Fault, IommuStats, TlbEntry, WalkCacheEntry };
+
+export interface ConfigError {
+  /** File the error is in. */
+  file: string;
+  /** JSON path of the bad field, e.g. "/iommus/0/reg/0/base". */
+  path: string;
+  message: string;
+  line?: number;
+}
+
+export type LoadConfigResult =
+  | { ok: true; name: string; file: string }
+  | { ok: false; errors: ConfigError[] };
+
+export interface BlockInfo {
+  /** Block name (IOMMU name, or IOMMU name + '.' + window for multi-window IOMMUs). */
+  name: string;
+  kind: 'iommu' | 'device' | 'power';
+  /** Hardware model, e.g. 'sun50i-h6'. */
+  model: string;
+  base: number;
+  size: number;
+  powered: boolean;
+}
+
+export interface RegisterValue {
+  name: string;
+  offset: number;
+  /** null: not read, because reading has a side effect. */
+  value: number | null;
+}
+
+export interface ScriptError {
+  message: string;
+  file: string;
+  line?: number;
+  column?: number;
+  stack?: string;
+}
+
+export interface TestResult {
+  name: string;
+  /** Names of enclosing describe blocks and the test, joined by ' > '. */
+  fullName: string;
+  status: 'passed' | 'failed';
+  durationMs: number;
+  error?: ScriptError;
+  /** Findings raised during the test that it did not take. */
+  findings: Finding[];
+}
+
+export interface ScriptRunRequest {
+  source: string;
+  fileName: string;
+  seed?: number;
+  /** Per-test timeout (default 10 s). */
+  timeoutMs?: number;
+}
+
+export interface ScriptRunResult {
+  runId: number;
+  /** Every test passed and the script loaded. */
+  ok: boolean;
+  tests: TestResult[];
+  /** The script failed to compile or load, or was stopped. */
+  error?: ScriptError;
+  durationMs: number;
+}
+
+export type SessionEvent =
+  | { type: 'output'; runId: number; stream: 'log' | 'error'; text: string }
+  | { type: 'test'; runId: number; result: TestResult }
+  | { type: 'run-end'; runId: number; result: ScriptRunResult }
+  | { type: 'config-loaded'; name: string; file: string }
+  | { type: 'worker-restarted'; reason: string }
+  | { type: 'state-changed' };
+
+export interface SessionApi {
+  /** Names of the presets shipped in resources/socs (e.g. 'sun50i-h6'). */
+  listPresets(): Promise<string[]>;
+  loadPreset(name: string): Promise<LoadConfigResult>;
+  /** Load a config from its text; file is the name used in error messages. */
+  loadConfig(text: string, file: string): Promise<LoadConfigResult>;
+  /** The loaded config's text, or null. */
+  configText(): Promise<{ text: string; file: string } | null>;
+  listBlocks(): Promise<BlockInfo[]>;
+  describeBlock(block: string): Promise<BlockMeta>;
+  /** Values of every register without read side effects. */
+  readRegisters(block: string): Promise<RegisterValue[]>;
+  /** A bus read of one register (performs its side effects). */
+  readRegister(block: string, reg: string): Promise<number>;
+  writeRegister(block: string, reg: string, value: number): Promise<void>;
+  readMemory(pa: number, len: number, view: 'cpu' | 'ram'): Promise<Uint8Array>;
+  runScript(req: ScriptRunRequest): Promise<ScriptRunResult>;
+  /** Stop the running script (the worker is restarted if it does not stop at once). */
+  stopScript(): Promise<void>;
+  /** The script API as a .d.ts (Monaco completion, --emit-types). */
+  scriptTypes(): Promise<string>;
+  findings(): Promise<Finding[]>;
+  tlb(iommu: string): Promise<TlbEntry[]>;
+  walkCache(iommu: string): Promise<WalkCacheEntry[]>;
+  traceEvents(): Promise<TraceEvent[]>;
+}
+
+export type SessionMethod = keyof SessionApi;
+
+type Check = (v: unknown) => boolean;
+const str: Check = (v) => typeof v === 'string' && v.length < 16 * 1024 * 1024;
+const name: Check = (v) => typeof v === 'string' && v.length > 0 && v.length < 256;
+const u32: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const addr: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 52;
+const len: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 1 << 20;
+const view: Check = (v) => v === 'cpu' || v === 'ram';
+const runReq: Check = (v) => {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return (
+    str(r.source) &&
+    name(r.fileName) &&
+    (r.seed === undefined || u32(r.seed)) &&
+    (r.timeoutMs === undefined || (typeof r.timeoutMs === 'number' && r.timeoutMs > 0 && r.timeoutMs <= 3_600_000))
+  );
+};
+
+/** Argument shapes per method: what every transport checks before a call reaches the host. */
+export const SESSION_METHODS: Record<SessionMethod, Check[]> = {
+  listPresets: [],
+  loadPreset: [name],
+  loadConfig: [str, name],
+  configText: [],
+  listBlocks: [],
+  describeBlock: [name],
+  readRegisters: [name],
+  readRegister: [name, name],
+  writeRegister: [name, name, u32],
+  readMemory: [addr, len, view],
+  runScript: [runReq],
+  stopScript: [],
+  scriptTypes: [],
+  findings: [],
+  tlb: [name],
+  walkCache: [name],
+  traceEvents: [],
+};
+
+/** Validate an untrusted call; returns an error message or null. */
+export function validateCall(method: unknown, args: unknown): string | null {
+  if (typeof method !== 'string' || !Object.prototype.hasOwnProperty.call(SESSION_METHODS, method)) {
+    return `unknown method ${JSON.stringify(method)}`;
+  }
+  const checks = SESSION_METHODS[method as SessionMethod];
+  if (!Array.isArray(args) || args.length !== checks.length) return `${method}: expected ${checks.length} argument(s)`;
+  for (let i = 0; i < checks.length; i++) if (!checks[i]!(args[i])) return `${method}: argument ${i + 1} is invalid`;
+  return null;
+}
+
+/** JSON codec that carries Uint8Array (WebSocket transport). */
+export function encodeJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => {
+    if (x instanceof Uint8Array) return { $u8: bytesToBase64(x) };
+    if (typeof x === 'bigint') return { $big: x.toString() };
+    return x;
+  });
+}
+
+export function decodeJson(s: string): unknown {
+  return JSON.parse(s, (_k, x: unknown) => {
+    if (x && typeof x === 'object' && '$u8' in x && typeof (x as { $u8: unknown }).$u8 === 'string') return base64ToBytes((x as { $u8: string }).$u8);
+    if (x && typeof x === 'object' && '$big' in x && typeof (x as { $big: unknown }).$big === 'string') return BigInt((x as { $big: string }).$big);
+    return x;
+  });
+}
+
+function bytesToBase64(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function base64ToBytes(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Wire messages of the RPC transports. */
+export type RpcRequest = { id: number; method: SessionMethod; args: unknown[] };
+export type RpcResponse = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
+export type RpcPush = { event: SessionEvent };

@@ -1,0 +1,89 @@
+/**
+ * SoC config file format, version 1 (`*.soc.json`). The JSON Schema in
+ * resources/schema/soc.schema.json is the published form of these types; numbers that are
+ * addresses may be written as hex strings ("0x40000000").
+ */
+export type Num = number | string;
+
+export interface SocConfig {
+  $schema?: string;
+  version: 1;
+  name: string;
+  description?: string;
+  /** Default seed for runs that give none. */
+  seed?: number;
+  cpu?: { cores?: number };
+  memory: MemoryConfig[];
+  powerDomains?: PowerDomainConfig[];
+  clocks?: ClockConfig[];
+  iommus: IommuConfig[];
+  devices: DeviceConfig[];
+}
+
+export interface MemoryConfig {
+  name: string;
+  base: Num;
+  size: Num;
+}
+
+export interface PowerDomainConfig {
+  name: string;
+  /** Whether the domain is on at reset (default true). */
+  on?: boolean;
+  /** What MMIO to a block in this domain does while it is off. */
+  offAccess?: 'bus-error' | 'reset-values';
+}
+
+export interface ClockConfig {
+  name: string;
+  rateHz?: number;
+  on?: boolean;
+}
+
+export interface CacheSizeConfig {
+  entries: number;
+}
+
+export interface IommuConfig {
+  name: string;
+  model: 'sun50i-h6' | 'rockchip' | 'mtk-v7s' | 'arm-lpae';
+  /** Register windows: one for most IOMMUs, several for a multi-instance Rockchip IOMMU. */
+  reg: { base: Num; size: Num }[];
+  irq?: number;
+  /** Whether the table walker snoops the CPU cache (true) or reads RAM only (false). */
+  coherentWalk?: boolean;
+  powerDomain?: string;
+  clocks?: string[];
+  tlb?: CacheSizeConfig;
+  walkCache?: CacheSizeConfig;
+  /** Model-specific options (e.g. Rockchip 'v1' | 'v2'). */
+  options?: Record<string, string | number | boolean>;
+}
+
+export type TrafficConfig =
+  | { kind: 'scanout'; iova: Num; bytes: Num; periodCycles: number }
+  | { kind: 'burst'; iova: Num; bytes: Num; periodCycles: number; access: 'read' | 'write' }
+  | { kind: 'none' };
+
+export interface DeviceConfig {
+  name: string;
+  /** IOMMU name, or null/absent for a master that reaches RAM directly. */
+  iommu?: string | null;
+  /** Master / stream ID at its IOMMU. */
+  masterId?: number;
+  powerDomain?: string;
+  clocks?: string[];
+  /** Whether the device's own DMA is cache-coherent (default false). */
+  coherent?: boolean;
+  /** Bytes per DMA beat (default 64). */
+  beatBytes?: number;
+  traffic?: TrafficConfig;
+  compatible?: string;
+}
+
+/** Parse a Num: decimal number, or "0x..." hex string. */
+export function num(v: Num): number {
+  if (typeof v === 'number') return v;
+  const s = v.trim().toLowerCase().replace(/_/g, '');
+  return s.startsWith('0x') ? parseInt(s.slice(2), 16) : Number(s);
+}

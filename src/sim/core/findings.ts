@@ -1,0 +1,69 @@
+/** Findings: what the engine says about the driver under test (script-api.md "Finding kinds"). */
+export type FindingKind =
+  | 'stale-translation'
+  | 'unflushed-walk'
+  | 'lost-mapping'
+  | 'table-leak'
+  | 'table-use-after-free'
+  | 'live-domain-free'
+  | 'double-unmap'
+  | 'unmap-mismatch'
+  | 'dma-while-suspended'
+  | 'pm-disabled-no-setup'
+  | 'fault'
+  | 'reserved-bits'
+  | 'misaligned-table'
+  | 'bus-error'
+  | 'mmio-while-off'
+  | 'driver-warn';
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Finding {
+  kind: FindingKind;
+  severity: Severity;
+  message: string;
+  /** Simulated time in cycles when it was raised. */
+  time: number;
+  /** Where: block, IOMMU, device, IOVA, script line: whatever locates it. */
+  where?: Record<string, string | number>;
+  /** What replays it: seed, and for explorer failures the schedule. */
+  replay?: { seed: number; schedule?: number[] };
+}
+
+/** Where components report findings; passed in explicitly, never global. */
+export interface FindingSink {
+  report(f: Omit<Finding, 'time' | 'replay'> & { time?: number }): void;
+}
+
+/** Collects findings in raise order, stamping time and replay data. */
+export class FindingLog implements FindingSink {
+  private items: Finding[] = [];
+
+  constructor(
+    private readonly now: () => number,
+    private readonly replay: () => Finding['replay'],
+  ) {}
+
+  report(f: Omit<Finding, 'time' | 'replay'> & { time?: number }): void {
+    this.items.push({ ...f, time: f.time ?? this.now(), replay: this.replay() });
+  }
+
+  list(): Finding[] {
+    return this.items.slice();
+  }
+
+  take(): Finding[] {
+    const out = this.items;
+    this.items = [];
+    return out;
+  }
+
+  snapshot(): Finding[] {
+    return this.items.slice();
+  }
+
+  restore(s: Finding[]): void {
+    this.items = s.slice();
+  }
+}

@@ -1,0 +1,48 @@
+/** The trace bus: every observable hardware and kernel event, in simulated-time order. */
+export type TraceCategory = 'dma' | 'fault' | 'inval' | 'attach' | 'pm' | 'mmio' | 'irq' | 'kernel' | 'script';
+
+export interface TraceEvent {
+  time: number;
+  cat: TraceCategory;
+  name: string;
+  /** Block or device the event belongs to (a timeline track). */
+  track: string;
+  args?: Record<string, string | number | boolean>;
+  /** Duration in cycles, for spans (DMA transfers). */
+  dur?: number;
+}
+
+export type TraceListener = (e: TraceEvent) => void;
+
+/** Bounded ring of recent events plus synchronous listeners (checkers, UI streams). */
+export class Trace {
+  private ring: TraceEvent[] = [];
+  private head = 0;
+  private listeners = new Set<TraceListener>();
+
+  constructor(private readonly capacity = 65536) {}
+
+  emit(e: TraceEvent): void {
+    if (this.ring.length < this.capacity) this.ring.push(e);
+    else {
+      this.ring[this.head] = e;
+      this.head = (this.head + 1) % this.capacity;
+    }
+    for (const l of this.listeners) l(e);
+  }
+
+  subscribe(l: TraceListener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  /** Events in time order (oldest first). */
+  events(): TraceEvent[] {
+    return this.ring.slice(this.head).concat(this.ring.slice(0, this.head));
+  }
+
+  clear(): void {
+    this.ring = [];
+    this.head = 0;
+  }
+}

@@ -1,0 +1,108 @@
+import type { Clock } from '../core/clock';
+import type { FindingSink } from '../core/findings';
+import type { Rng } from '../core/rng';
+import type { Snapshotable } from '../core/snapshot';
+import type { Trace } from '../core/trace';
+import type { Bus, MmioRegion } from '../mem/bus';
+import type { BlockDecl, RegisterFile } from '../regs/dsl';
+
+export type AccessKind = 'read' | 'write';
+
+/** Permission bits of a cached translation. */
+export const PERM_READ = 1;
+export const PERM_WRITE = 2;
+
+/** script-api.md TlbEntry. */
+export interface TlbEntry {
+  iova: number;
+  pa: number;
+  size: number;
+  perms: AccessKind[];
+  master?: string;
+  valid: boolean;
+  /** Which TLB of the IOMMU holds it (e.g. 'micro0', 'macro', 'iotlb'). */
+  level?: string;
+}
+
+/** script-api.md WalkCacheEntry: a cached table entry (or line of entries) the walker read. */
+export interface WalkCacheEntry {
+  /** IOVA the cached entry covers (start) and the span it covers. */
+  iova: number;
+  span: number;
+  /** Physical address of the table entry or line that was read. */
+  tablePa: number;
+  /** The cached descriptor value(s) as read from memory. */
+  entries: number[];
+  valid: boolean;
+}
+
+export type FaultReason =
+  | 'dte-invalid'
+  | 'pte-invalid'
+  | 'permission'
+  | 'bus-error'
+  | 'reserved-bits'
+  | 'translation-disabled'
+  | 'powered-off'
+  | 'address-size';
+
+/** script-api.md Fault. */
+export interface Fault {
+  iova: number;
+  master: string;
+  access: AccessKind;
+  reason: FaultReason;
+  time: number;
+  iommu?: string;
+}
+
+export interface IommuStats {
+  hits: number;
+  misses: number;
+  walks: number;
+  faults: number;
+}
+
+/** The result of translating one DMA beat. */
+export type Translation = { ok: true; pa: number; coherent: boolean } | { ok: false; fault: Fault };
+
+/** What every hardware model is given: the shared SoC fabric, passed explicitly. */
+export interface HwContext {
+  bus: Bus;
+  clock: Clock;
+  trace: Trace;
+  findings: FindingSink;
+  rng: Rng;
+  /** Drive an interrupt line (GIC SPI number) to a level. */
+  setIrq(line: number, level: boolean): void;
+}
+
+/** A master's identity as its IOMMU sees it. */
+export interface MasterPort {
+  /** Device name from the config. */
+  name: string;
+  /** Stream / master ID the IOMMU uses (H6 master ID, MTK larb port, SMMU stream ID). */
+  id: number;
+}
+
+/** The contract every IOMMU model fulfils; the SoC, masters, checkers and UI use nothing else. */
+export interface IommuModel extends Snapshotable {
+  readonly name: string;
+  /** e.g. 'sun50i-h6', 'rockchip', 'mtk-v7s', 'arm-lpae'. */
+  readonly model: string;
+  /** Register declaration (one per window; multi-instance IOMMUs have several windows). */
+  readonly decl: BlockDecl;
+  /** Register windows, as mapped on the bus. */
+  mmio(): MmioRegion[];
+  /** Live registers by window name (inspector; several for multi-instance Rockchip IOMMUs). */
+  registerFiles(): { window: string; base: number; regs: RegisterFile }[];
+  /** Translate one beat from master at iova. Records faults, raises IRQs, updates caches. */
+  translate(master: MasterPort, iova: number, access: AccessKind): Translation;
+  tlb(): TlbEntry[];
+  walkCache(): WalkCacheEntry[];
+  faults(): Fault[];
+  stats(): IommuStats;
+  /** Power domain transitions: off loses all state (registers, TLBs, caches). */
+  setPowered(on: boolean): void;
+  isPowered(): boolean;
+}

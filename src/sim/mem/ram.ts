@@ -1,0 +1,146 @@
+import type { Snapshotable } from '../core/snapshot';
+
+export const FRAME_SHIFT = 12;
+export const FRAME_SIZE = 1 << FRAME_SHIFT;
+const FRAME_MASK = FRAME_SIZE - 1;
+
+/** One 4 KiB frame with byte and aligned-word views over the same storage. */
+interface Frame {
+  u8: Uint8Array;
+  u32: Uint32Array;
+}
+
+export interface RamSnapshot {
+  frames: Map<number, Uint8Array>;
+}
+
+/**
+ * Sparse physical RAM: frames are allocated on first write, so a 4 GiB space costs only what is
+ * touched. Untouched memory reads as zero. Words are little-endian, as on the SoCs modelled.
+ */
+export class SparseRam implements Snapshotable<RamSnapshot> {
+  private frames = new Map<number, Frame>();
+
+  constructor(
+    readonly base: number,
+    readonly size: number,
+  ) {}
+
+  contains(pa: number, len = 1): boolean {
+    return pa >= this.base && pa + len <= this.base + this.size;
+  }
+
+  /** Whether the frame holding pa has ever been written. */
+  isTouched(pa: number): boolean {
+    return this.frames.has(Math.floor((pa - this.base) / FRAME_SIZE));
+  }
+
+  touchedFrames(): number {
+    return this.frames.size;
+  }
+
+  /** Physical addresses of touched frames, ascending. */
+  touchedAddresses(): number[] {
+    return [...this.frames.keys()].sort((a, b) => a - b).map((f) => this.base + f * FRAME_SIZE);
+  }
+
+  private frame(pa: number, create: boolean): Frame | undefined {
+    const idx = Math.floor((pa - this.base) / FRAME_SIZE);
+    let f = this.frames.get(idx);
+    if (!f && create) {
+      const buf = new ArrayBuffer(FRAME_SIZE);
+      f = { u8: new Uint8Array(buf), u32: new Uint32Array(buf) };
+      this.frames.set(idx, f);
+    }
+    return f;
+  }
+
+  read32(pa: number): number {
+    const f = this.frame(pa, false);
+    if (!f) return 0;
+    const off = (pa - this.base) & FRAME_MASK;
+    if ((off & 3) === 0) return f.u32[off >> 2]!;
+    return (this.read8(pa) | (this.read8(pa + 1) << 8) | (this.read8(pa + 2) << 16) | (this.read8(pa + 3) << 24)) >>> 0;
+  }
+
+  write32(pa: number, v: number): void {
+    const off = (pa - this.base) & FRAME_MASK;
+    if ((off & 3) === 0) {
+      this.frame(pa, true)!.u32[off >> 2] = v >>> 0;
+      return;
+    }
+    for (let i = 0; i < 4; i++) this.write8(pa + i, (v >>> (8 * i)) & 0xff);
+  }
+
+  read8(pa: number): number {
+    const f = this.frame(pa, false);
+    return f ? f.u8[(pa - this.base) & FRAME_MASK]! : 0;
+  }
+
+  write8(pa: number, v: number): void {
+    this.frame(pa, true)!.u8[(pa - this.base) & FRAME_MASK] = v & 0xff;
+  }
+
+  /** Copy len bytes at pa into dst[dstOff..]. Crosses frames; untouched frames read as zero. */
+  readInto(pa: number, dst: Uint8Array, dstOff: number, len: number): void {
+    let done = 0;
+    while (done < len) {
+      const cur = pa + done;
+      const off = (cur - this.base) & FRAME_MASK;
+      const n = Math.min(len - done, FRAME_SIZE - off);
+      const f = this.frame(cur, false);
+      if (f) dst.set(f.u8.subarray(off, off + n), dstOff + done);
+      else dst.fill(0, dstOff + done, dstOff + done + n);
+      done += n;
+    }
+  }
+
+  read(pa: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    this.readInto(pa, out, 0, len);
+    return out;
+  }
+
+  /** Copy src[srcOff..srcOff+len] to pa. */
+  writeFrom(pa: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
+    let done = 0;
+    while (done < len) {
+      const cur = pa + done;
+      const off = (cur - this.base) & FRAME_MASK;
+      const n = Math.min(len - done, FRAME_SIZE - off);
+      this.frame(cur, true)!.u8.set(src.subarray(srcOff + done, srcOff + done + n), off);
+      done += n;
+    }
+  }
+
+  /** RAM-to-RAM copy (DMA engines), frame by frame, without an intermediate buffer. */
+  copy(dstPa: number, srcPa: number, len: number): void {
+    let done = 0;
+    while (done < len) {
+      const s = srcPa + done;
+      const d = dstPa + done;
+      const so = (s - this.base) & FRAME_MASK;
+      const dof = (d - this.base) & FRAME_MASK;
+      const n = Math.min(len - done, FRAME_SIZE - so, FRAME_SIZE - dof);
+      const sf = this.frame(s, false);
+      const df = this.frame(d, true)!;
+      if (sf) df.u8.set(sf.u8.subarray(so, so + n), dof);
+      else df.u8.fill(0, dof, dof + n);
+      done += n;
+    }
+  }
+
+  snapshot(): RamSnapshot {
+    const frames = new Map<number, Uint8Array>();
+    for (const [k, f] of this.frames) frames.set(k, f.u8.slice());
+    return { frames };
+  }
+
+  restore(s: RamSnapshot): void {
+    this.frames = new Map();
+    for (const [k, u8] of s.frames) {
+      const c = u8.slice();
+      this.frames.set(k, { u8: c, u32: new Uint32Array(c.buffer) });
+    }
+  }
+}
