@@ -1,0 +1,37 @@
+import { resolve } from 'node:path';
+import { defineConfig } from 'electron-vite';
+import vue from '@vitejs/plugin-vue';
+
+const root = import.meta.dirname;
+
+export default defineConfig({
+  main: {
+    build: {
+      outDir: 'out/main',
+      rolldownOptions: {
+        input: {
+          index: resolve(root, 'src/main/electron/index.ts'),
+          // The engine runs in a worker_threads worker; the host spawns it from out/main/sim-worker.js.
+          'sim-worker': resolve(root, 'src/main/host/sim-worker.ts'),
+        },
+      },
+    },
+  },
+  preload: {
+    build: {
+      outDir: 'out/preload',
+      rolldownOptions: { input: { index: resolve(root, 'electron/preload.ts') } },
+    },
+  },
+  renderer: {
+    root: resolve(root, 'src/renderer'),
+    plugins: [vue()],
+    build: {
+      outDir: resolve(root, 'out/renderer'),
+      // Monaco's main chunk and TS worker are several MB by nature; the warning says nothing useful.
+      chunkSizeWarningLimit: 16_000,
+      rolldownOptions: { input: { index: resolve(root, 'src/renderer/index.html') } },
+    },
+    worker: { format: 'es' },
+  },
+});

@@ -1,0 +1,17 @@
+import type { ScriptRunRequest, ScriptRunResult, SessionApi, SessionEvent } from '../../shared/session-api';
+
+/**
+ * What the sim worker exposes over Comlink: the session API minus what only the host can do
+ * (presets live on disk; stopping means restarting the worker).
+ */
+export type WorkerApi = Omit<SessionApi, 'listPresets' | 'loadPreset' | 'stopScript' | 'runScript'> & {
+  /** The host numbers runs, so ids stay unique across worker restarts. */
+  runScript(req: ScriptRunRequest, runId: number): Promise<ScriptRunResult>;
+};
+
+/** Messages the worker posts beside Comlink's traffic (Comlink ignores messages without an id). */
+export type WorkerPush = { socEvent: SessionEvent } | { heartbeat: number };
+
+export function isWorkerPush(m: unknown): m is WorkerPush {
+  return typeof m === 'object' && m !== null && ('socEvent' in m || 'heartbeat' in m);
+}

@@ -1,0 +1,103 @@
+import {
+  SESSION_METHODS,
+  decodeJson,
+  encodeJson,
+  type RpcPush,
+  type RpcRequest,
+  type RpcResponse,
+  type SessionApi,
+  type SessionEvent,
+  type SessionMethod,
+} from '../../shared/session-api';
+import type { ConnectionState, SocApi } from './types';
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+const MIN_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 4000;
+
+/**
+ * The session API over the web server's WebSocket (/api). Calls made while the socket is down wait
+ * for the next connection; calls in flight when it drops fail, because the host may have run them.
+ * After a reconnect a synthetic 'state-changed' event tells the views to re-read everything.
+ */
+export function createWsClient(url: string, onState: (s: ConnectionState) => void): SocApi {
+  const listeners = new Set<(e: SessionEvent) => void>();
+  const pending = new Map<number, Pending>();
+  const waiters: ((ws: WebSocket) => void)[] = [];
+  let current: WebSocket | null = null;
+  let nextId = 1;
+  let backoff = MIN_BACKOFF_MS;
+  let everConnected = false;
+
+  const emit = (e: SessionEvent): void => {
+    for (const l of listeners) l(e);
+  };
+
+  const connect = (): void => {
+    onState(everConnected ? 'reconnecting' : 'connecting');
+    const ws = new WebSocket(url);
+    ws.onopen = () => {
+      current = ws;
+      backoff = MIN_BACKOFF_MS;
+      onState('connected');
+      if (everConnected) emit({ type: 'state-changed' });
+      everConnected = true;
+      for (const w of waiters.splice(0)) w(ws);
+    };
+    ws.onmessage = (m) => {
+      if (typeof m.data === 'string') onMessage(m.data);
+    };
+    ws.onclose = () => {
+      if (current === ws) current = null;
+      for (const p of pending.values()) p.reject(new Error('connection to the session host was lost'));
+      pending.clear();
+      onState(everConnected ? 'reconnecting' : 'connecting');
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    };
+  };
+
+  const whenOpen = (): Promise<WebSocket> =>
+    current ? Promise.resolve(current) : new Promise((resolve) => waiters.push(resolve));
+
+  const onMessage = (text: string): void => {
+    const msg = decodeJson(text) as RpcResponse | RpcPush;
+    if ('event' in msg) {
+      emit(msg.event);
+      return;
+    }
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (msg.ok) p.resolve(msg.value);
+    else p.reject(new Error(msg.error));
+  };
+
+  const call = async (method: SessionMethod, args: unknown[]): Promise<unknown> => {
+    const ws = await whenOpen();
+    const id = nextId++;
+    const req: RpcRequest = { id, method, args };
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      ws.send(encodeJson(req));
+    });
+  };
+
+  connect();
+
+  // One forwarding function per method of the contract, so the object is exactly SessionApi.
+  const api = Object.fromEntries(
+    (Object.keys(SESSION_METHODS) as SessionMethod[]).map((m) => [m, (...args: unknown[]) => call(m, args)]),
+  ) as unknown as SessionApi;
+
+  return Object.assign(api, {
+    onEvent(cb: (e: SessionEvent) => void): () => void {
+      listeners.add(cb);
+      return () => listeners.delete(cb);
+    },
+  });
+}

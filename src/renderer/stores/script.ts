@@ -1,0 +1,97 @@
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef, watch } from 'vue';
+import type { ScriptError, ScriptRunResult, SessionEvent, TestResult } from '../../shared/session-api';
+import { api } from '../api/client';
+
+export const SCRIPT_FILE = 'script.ts';
+const STORAGE_KEY = 'soc-console.script';
+
+const EXAMPLE = `// Driver test script: soc, kernel, expect and test are globals (see completion).
+test('the IOMMU is present', async () => {
+  const iommus = await soc.iommus();
+  expect(iommus.length).toBeGreaterThan(0);
+});
+`;
+
+export interface OutputLine {
+  stream: 'log' | 'error';
+  text: string;
+}
+
+/** A source location the editor should reveal and mark. `seq` makes repeated clicks re-trigger. */
+export interface RevealRequest {
+  line: number;
+  column: number;
+  message: string;
+  seq: number;
+}
+
+/** The script pane: source (persisted across reloads), the running state and the last run's results. */
+export const useScriptStore = defineStore('script', () => {
+  const source = ref(localStorage.getItem(STORAGE_KEY) ?? EXAMPLE);
+  const running = ref(false);
+  const output = ref<OutputLine[]>([]);
+  const tests = shallowRef<TestResult[]>([]);
+  const result = shallowRef<ScriptRunResult | null>(null);
+  const runError = shallowRef<ScriptError | null>(null);
+  const reveal = ref<RevealRequest | null>(null);
+  let revealSeq = 0;
+
+  // Write-through on every edit: a reload (or a crash of the window) must keep unsaved work.
+  watch(source, (s) => localStorage.setItem(STORAGE_KEY, s));
+
+  const summary = computed(() => {
+    const passed = tests.value.filter((t) => t.status === 'passed').length;
+    return { passed, failed: tests.value.length - passed };
+  });
+
+  /** Errors that point into the script, for editor markers. */
+  const locatedErrors = computed<ScriptError[]>(() => {
+    const errs = tests.value.flatMap((t) => (t.error ? [t.error] : []));
+    if (runError.value) errs.push(runError.value);
+    return errs.filter((e) => e.file === SCRIPT_FILE && e.line !== undefined);
+  });
+
+  async function run(): Promise<ScriptRunResult | null> {
+    if (running.value) return null;
+    running.value = true;
+    output.value = [];
+    tests.value = [];
+    result.value = null;
+    runError.value = null;
+    try {
+      const r = await api.runScript({ source: source.value, fileName: SCRIPT_FILE });
+      finish(r);
+      return r;
+    } catch (e) {
+      runError.value = { message: e instanceof Error ? e.message : String(e), file: SCRIPT_FILE };
+      return null;
+    } finally {
+      running.value = false;
+    }
+  }
+
+  async function stop(): Promise<void> {
+    await api.stopScript();
+  }
+
+  function finish(r: ScriptRunResult): void {
+    result.value = r;
+    tests.value = r.tests;
+    runError.value = r.error ?? null;
+  }
+
+  /** Streamed events: output and per-test results arrive before runScript resolves. */
+  function onEvent(e: SessionEvent): void {
+    if (e.type === 'output') output.value.push({ stream: e.stream, text: e.text });
+    else if (e.type === 'test' && running.value) tests.value = [...tests.value, e.result];
+    else if (e.type === 'run-end') finish(e.result);
+  }
+
+  function revealError(err: ScriptError): void {
+    if (err.line === undefined) return;
+    reveal.value = { line: err.line, column: err.column ?? 1, message: err.message, seq: ++revealSeq };
+  }
+
+  return { source, running, output, tests, result, runError, reveal, summary, locatedErrors, run, stop, onEvent, revealError };
+});
