@@ -17,10 +17,8 @@ import type {
 import { resourcesDir } from './resources';
 import { isWorkerPush, type WorkerApi } from './worker-api';
 
-export interface WorkerEntry {
-  url: URL;
-  execArgv: string[];
-}
+/** A worker script: built JavaScript, or TypeScript source loaded through tsx. */
+export type WorkerEntry = { js: URL } | { ts: URL };
 
 export interface HostOptions {
   /** Worker script; by default the TypeScript source under tsx, or the built sim-worker.js. */
@@ -38,8 +36,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** The worker entry next to this module: .ts under tsx (dev, tests, CLI), .js when bundled. */
 export function defaultWorkerEntry(): WorkerEntry {
   const self = new URL(import.meta.url);
-  if (self.pathname.endsWith('.ts')) return { url: new URL('./sim-worker.ts', self), execArgv: ['--import', 'tsx'] };
-  return { url: new URL('./sim-worker.js', self), execArgv: [] };
+  return self.pathname.endsWith('.ts') ? { ts: new URL('./sim-worker.ts', self) } : { js: new URL('./sim-worker.js', self) };
 }
 
 class WorkerGone extends Error {
@@ -98,7 +95,10 @@ export class SessionHost implements SessionApi {
   }
 
   private spawn(): void {
-    const worker = new Worker(this.entry.url, { execArgv: this.entry.execArgv });
+    const worker =
+      'js' in this.entry
+        ? new Worker(this.entry.js)
+        : new Worker(new URL('./tsx-bootstrap.mjs', import.meta.url), { workerData: { tsEntry: this.entry.ts.href } });
     let rejectGone!: (e: Error) => void;
     const gone = new Promise<never>((_, rej) => (rejectGone = rej));
     gone.catch(() => undefined);

@@ -94,3 +94,84 @@ export function lineOfPointer(text: string, pointer: string): number | undefined
     return undefined;
   }
 }
+
+/**
+ * Where JSON text first breaks the grammar, with a line and column: Node's JSON.parse message does
+ * not always carry a position.
+ */
+export function jsonSyntaxError(text: string): { line: number; column: number; message: string } | null {
+  let i = 0;
+  const fail = (message: string): never => {
+    throw Object.assign(new Error(message), { at: i });
+  };
+  const ws = (): void => {
+    while (i < text.length && ' \t\r\n'.includes(text[i]!)) i++;
+  };
+  const lit = (w: string): void => {
+    if (text.startsWith(w, i)) i += w.length;
+    else fail(`unexpected ${describeAt()}`);
+  };
+  const describeAt = (): string => (i >= text.length ? 'end of input' : `character ${JSON.stringify(text[i])}`);
+  const string = (): void => {
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === '\\') i++;
+      else if (text.charCodeAt(i) < 0x20) fail('control character in string');
+      i++;
+    }
+    if (i >= text.length) fail('unterminated string');
+    i++;
+  };
+  const number = (): void => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
+    if (!m) fail(`unexpected ${describeAt()}`);
+    i += m![0].length;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') return void i++;
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail(`expected a field name, found ${describeAt()}`);
+        string();
+        ws();
+        if (text[i] !== ':') fail(`expected ':', found ${describeAt()}`);
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') return void i++;
+        else fail(`expected ',' or '}', found ${describeAt()}`);
+      }
+    } else if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') return void i++;
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') return void i++;
+        else fail(`expected ',' or ']', found ${describeAt()}`);
+      }
+    } else if (c === '"') string();
+    else if (c === 't') lit('true');
+    else if (c === 'f') lit('false');
+    else if (c === 'n') lit('null');
+    else number();
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) fail(`unexpected ${describeAt()} after the document`);
+    return null;
+  } catch (e) {
+    const at = (e as { at: number }).at;
+    const before = text.slice(0, at).split('\n');
+    return { line: before.length, column: before[before.length - 1]!.length + 1, message: (e as Error).message };
+  }
+}

@@ -1,7 +1,7 @@
 import AjvImport from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import schema from '../../../resources/schema/soc.schema.json';
-import { lineOfPointer } from './json-locate';
+import { jsonSyntaxError, lineOfPointer } from './json-locate';
 import { num, type SocConfig } from './types';
 
 export interface ConfigIssue {
@@ -42,15 +42,11 @@ function describe(e: ErrorObject): string {
 
 /** Parse and validate config text. Every error names the file, the JSON path and the line. */
 export function parseConfig(text: string, file: string): ParseResult {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    const msg = (err as Error).message;
-    const m = /position (\d+)/.exec(msg);
-    const line = m ? text.slice(0, Number(m[1])).split('\n').length : undefined;
-    return { ok: false, errors: [{ file, path: '', message: `invalid JSON: ${msg}`, line }] };
+  const syntax = jsonSyntaxError(text);
+  if (syntax) {
+    return { ok: false, errors: [{ file, path: '', message: `invalid JSON at ${syntax.line}:${syntax.column}: ${syntax.message}`, line: syntax.line }] };
   }
+  const data: unknown = JSON.parse(text);
   const v = schemaValidator();
   if (!v(data)) {
     // oneOf failures repeat per branch; keep the most specific message per path.

@@ -22,6 +22,8 @@ export interface TlbEntry {
   valid: boolean;
   /** Which TLB of the IOMMU holds it (e.g. 'micro0', 'macro', 'iotlb'). */
   level?: string;
+  /** Model-specific attributes the entry carries (e.g. { aci: 4 } on the H6). */
+  attrs?: Record<string, number>;
 }
 
 /** script-api.md WalkCacheEntry: a cached table entry (or line of entries) the walker read. */
@@ -44,6 +46,8 @@ export type FaultReason =
   | 'reserved-bits'
   | 'translation-disabled'
   | 'powered-off'
+  /** The master's path through the IOMMU is held in reset (H6 RESET register). */
+  | 'master-reset'
   | 'address-size';
 
 /** script-api.md Fault. */
@@ -63,7 +67,10 @@ export interface IommuStats {
   faults: number;
 }
 
-/** The result of translating one DMA beat. */
+/**
+ * The result of translating one DMA beat. A successful result may be an object the model reuses on
+ * its next call (the hit path allocates nothing): read it at once, do not keep it.
+ */
 export type Translation = { ok: true; pa: number; coherent: boolean } | { ok: false; fault: Fault };
 
 /** What every hardware model is given: the shared SoC fabric, passed explicitly. */

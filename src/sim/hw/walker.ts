@@ -1,0 +1,21 @@
+import type { HwContext } from './types';
+
+/**
+ * A table walker's 32-bit read. A non-coherent walker reads RAM only; when the CPU cache holds a
+ * newer, un-cleaned value for that word, the walk uses stale memory and the driver forgot a flush
+ * (problems.md P6), which is reported here, where it happens. Throws BusError off RAM.
+ */
+export function walkRead32(ctx: HwContext, pa: number, coherent: boolean, agent: string, what: string): number {
+  const v = ctx.bus.devRead32(pa, coherent, agent);
+  const cache = ctx.bus.cache;
+  if (!coherent && cache.size() > 0 && cache.hasUncleanedWrite(pa, 4)) {
+    const cpu = cache.read32(pa);
+    ctx.findings.report({
+      kind: 'unflushed-walk',
+      severity: 'error',
+      message: `${agent} walker read ${what} at 0x${pa.toString(16)} from memory (0x${v.toString(16)}), but the CPU cache holds 0x${cpu.toString(16)} not cleaned to memory`,
+      where: { iommu: agent, pa: `0x${pa.toString(16)}` },
+    });
+  }
+  return v;
+}
