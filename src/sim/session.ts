@@ -1,0 +1,162 @@
+/**
+ * The engine side of the session API: one loaded SoC, scripts run against it, and the views the
+ * console reads. Transport-free: the sim worker exposes it, tests call it directly.
+ */
+import type { Finding } from './core/findings';
+import { parseConfig } from './config/validate';
+import type { SocConfig } from './config/types';
+import { scriptApiDts } from './script/api-types';
+import { runScript } from './script/run';
+import { Soc } from './soc';
+import { createSocBindings } from './soc-api';
+import type {
+  BlockInfo,
+  BlockMeta,
+  LoadConfigResult,
+  RegisterValue,
+  ScriptRunRequest,
+  ScriptRunResult,
+  SessionEvent,
+  TlbEntry,
+  TraceEvent,
+  WalkCacheEntry,
+} from '../shared/session-api';
+
+export interface SessionOptions {
+  /** Session events (script output, test results) for the host to forward. */
+  emit(e: SessionEvent): void;
+  /** Proof of life while a script runs (the host's watchdog listens). */
+  heartbeat(): void;
+}
+
+const DEFAULT_SEED = 1;
+
+export class Session {
+  private loaded: { config: SocConfig; text: string; file: string } | null = null;
+  private soc: Soc | null = null;
+  /** Findings that tests left untaken, kept for the findings view after the run. */
+  private archived: Finding[] = [];
+
+  constructor(private readonly opts: SessionOptions) {}
+
+  loadConfig(text: string, file: string): LoadConfigResult {
+    const r = parseConfig(text, file);
+    if (!r.ok) return { ok: false, errors: r.errors };
+    try {
+      this.soc = new Soc(r.config, r.config.seed ?? DEFAULT_SEED);
+    } catch (err) {
+      return { ok: false, errors: [{ file, path: '', message: `cannot build the SoC: ${(err as Error).message}` }] };
+    }
+    this.loaded = { config: r.config, text, file };
+    this.archived = [];
+    return { ok: true, name: r.config.name, file };
+  }
+
+  configText(): { text: string; file: string } | null {
+    return this.loaded ? { text: this.loaded.text, file: this.loaded.file } : null;
+  }
+
+  private requireSoc(): Soc {
+    if (!this.soc) throw new Error('no SoC config is loaded');
+    return this.soc;
+  }
+
+  listBlocks(): BlockInfo[] {
+    return this.requireSoc().blocks();
+  }
+
+  describeBlock(block: string): BlockMeta {
+    return this.requireSoc().registerFile(block).decl.meta;
+  }
+
+  readRegisters(block: string): RegisterValue[] {
+    const soc = this.requireSoc();
+    const regs = soc.registerFile(block);
+    const powered = soc.blocks().find((b) => b.name === block)?.powered ?? true;
+    // Registers with read side effects are never read implicitly; nor is an unpowered block.
+    return regs.decl.meta.registers.map((r) => ({
+      name: r.name,
+      offset: r.offset,
+      value: r.readSideEffect || !powered ? null : regs.read(r.offset),
+    }));
+  }
+
+  readRegister(block: string, reg: string): number {
+    return this.requireSoc().readReg(block, reg);
+  }
+
+  writeRegister(block: string, reg: string, value: number): void {
+    this.requireSoc().writeReg(block, reg, value);
+  }
+
+  readMemory(pa: number, len: number, view: 'cpu' | 'ram'): Uint8Array {
+    const soc = this.requireSoc();
+    return view === 'cpu' ? soc.bus.cache.read(pa, len) : soc.bus.ram.read(pa, len);
+  }
+
+  scriptTypes(): string {
+    const soc = this.soc;
+    const blocks = soc ? soc.blockTypes() : [];
+    return scriptApiDts(blocks);
+  }
+
+  findings(): Finding[] {
+    return [...this.archived, ...(this.soc?.findings.list() ?? [])];
+  }
+
+  tlb(iommu: string): TlbEntry[] {
+    return this.requireSoc().iommu(iommu).tlb();
+  }
+
+  walkCache(iommu: string): WalkCacheEntry[] {
+    return this.requireSoc().iommu(iommu).walkCache();
+  }
+
+  traceEvents(): TraceEvent[] {
+    return this.soc?.trace.events() ?? [];
+  }
+
+  /**
+   * Run a script against a fresh SoC built from the loaded config and the seed, so the same config,
+   * script and seed give the same trace. The SoC stays afterwards for the views to inspect.
+   */
+  async runScript(req: ScriptRunRequest, runId: number): Promise<ScriptRunResult> {
+    const started = Date.now();
+    const fail = (message: string): ScriptRunResult => {
+      const result: ScriptRunResult = { runId, ok: false, tests: [], error: { message, file: req.fileName }, durationMs: Date.now() - started };
+      this.opts.emit({ type: 'run-end', runId, result });
+      return result;
+    };
+    if (!this.loaded) return fail('no SoC config is loaded');
+    const seed = req.seed ?? this.loaded.config.seed ?? DEFAULT_SEED;
+    const soc = new Soc(this.loaded.config, seed);
+    this.soc = soc;
+    this.archived = [];
+    const out = await runScript({
+      source: req.source,
+      fileName: req.fileName,
+      timeoutMs: req.timeoutMs,
+      bindings: { soc: createSocBindings(soc) },
+      onOutput: (stream, text) => this.opts.emit({ type: 'output', runId, stream, text }),
+      onTest: (result) => {
+        this.opts.heartbeat();
+        this.opts.emit({ type: 'test', runId, result });
+      },
+      hooks: {
+        beforeTest: () => {
+          this.opts.heartbeat();
+          this.archived.push(...soc.findings.take());
+        },
+        afterTest: () => {
+          const left = soc.findings.take();
+          this.archived.push(...left);
+          return left;
+        },
+      },
+    });
+    const result: ScriptRunResult = { runId, ...out, durationMs: Date.now() - started };
+    this.opts.emit({ type: 'run-end', runId, result });
+    return result;
+  }
+}
+

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { decodeJson, encodeJson, SESSION_METHODS, validateCall } from '../../src/shared/session-api';
+
+describe('session API call validation (IPC and WebSocket)', () => {
+  it('accepts well-formed calls', () => {
+    expect(validateCall('listBlocks', [])).toBeNull();
+    expect(validateCall('writeRegister', ['iommu0', 'TTB', 0x40000000])).toBeNull();
+    expect(validateCall('runScript', [{ source: 'test("a", () => {})', fileName: 'a.ts', seed: 3 }])).toBeNull();
+  });
+
+  it('rejects unknown methods, including prototype names', () => {
+    expect(validateCall('constructor', [])).toMatch(/unknown method/);
+    expect(validateCall('__proto__', [])).toMatch(/unknown method/);
+    expect(validateCall(42, [])).toMatch(/unknown method/);
+  });
+
+  it('rejects wrong arity and wrong argument types', () => {
+    expect(validateCall('readRegister', ['iommu0'])).toMatch(/expected 2/);
+    expect(validateCall('writeRegister', ['iommu0', 'TTB', -1])).toMatch(/argument 3/);
+    expect(validateCall('writeRegister', ['iommu0', 'TTB', 2 ** 32])).toMatch(/argument 3/);
+    expect(validateCall('readMemory', [0, 1 << 21, 'cpu'])).toMatch(/argument 2/);
+    expect(validateCall('readMemory', [0, 16, 'gpu'])).toMatch(/argument 3/);
+    expect(validateCall('runScript', [{ source: 1, fileName: 'a.ts' }])).toMatch(/argument 1/);
+    expect(validateCall('runScript', [{ source: '', fileName: 'a.ts', timeoutMs: -5 }])).toMatch(/argument 1/);
+    expect(validateCall('listBlocks', 'nope')).toMatch(/expected 0/);
+  });
+
+  it('every method has a validator', () => {
+    expect(Object.keys(SESSION_METHODS).length).toBeGreaterThan(10);
+  });
+
+  it('round-trips bytes and bigints through the JSON codec', () => {
+    const v = { a: new Uint8Array([0, 1, 255]), b: 1n << 40n, c: [1, 'x'] };
+    expect(decodeJson(encodeJson(v))).toEqual(v);
+  });
+});
