@@ -136,7 +136,7 @@ export class SessionHost implements SessionApi {
   private async reloadConfig(): Promise<void> {
     if (!this.lastConfig) return;
     const { text, file } = this.lastConfig;
-    await this.call((api) => api.loadConfig(text, file)).catch(() => undefined);
+    await this.call((api) => api.loadConfig(text, file) as Promise<LoadConfigResult>).catch(() => undefined);
   }
 
   /** Run fn against the current worker; fails cleanly if that worker dies meanwhile. */
@@ -160,7 +160,8 @@ export class SessionHost implements SessionApi {
   }
 
   async loadConfig(text: string, file: string): Promise<LoadConfigResult> {
-    const r = await this.call((api) => api.loadConfig(text, file));
+    // Comlink's Remote<> flattens the union; the worker returns the declared type.
+    const r = await this.call((api) => api.loadConfig(text, file) as Promise<LoadConfigResult>);
     if (r.ok) {
       this.lastConfig = { text, file };
       this.emit({ type: 'config-loaded', name: r.name, file });

@@ -15,20 +15,20 @@ const session = new Session({
 });
 
 const api: WorkerApi = {
-  loadConfig: (text, file) => session.loadConfig(text, file),
-  configText: () => session.configText(),
-  listBlocks: () => session.listBlocks(),
-  describeBlock: (b) => session.describeBlock(b),
-  readRegisters: (b) => session.readRegisters(b),
-  readRegister: (b, r) => session.readRegister(b, r),
-  writeRegister: (b, r, v) => session.writeRegister(b, r, v),
-  readMemory: (pa, len, view) => session.readMemory(pa, len, view),
-  runScript: (req, runId) => session.runScript(req, runId),
-  scriptTypes: () => session.scriptTypes(),
-  findings: () => session.findings(),
-  tlb: (name) => session.tlb(name),
-  walkCache: (name) => session.walkCache(name),
-  traceEvents: () => session.traceEvents(),
+  loadConfig: async (text, file) => session.loadConfig(text, file),
+  configText: async () => session.configText(),
+  listBlocks: async () => session.listBlocks(),
+  describeBlock: async (b) => session.describeBlock(b),
+  readRegisters: async (b) => session.readRegisters(b),
+  readRegister: async (b, r) => session.readRegister(b, r),
+  writeRegister: async (b, r, v) => session.writeRegister(b, r, v),
+  readMemory: async (pa, len, view) => session.readMemory(pa, len, view),
+  runScript: async (req, runId) => session.runScript(req, runId),
+  scriptTypes: async () => session.scriptTypes(),
+  findings: async () => session.findings(),
+  tlb: async (name) => session.tlb(name),
+  walkCache: async (name) => session.walkCache(name),
+  traceEvents: async () => session.traceEvents(),
 };
 
 Comlink.expose(api, nodeEndpoint(port));

@@ -22,7 +22,7 @@ const MAX_BACKOFF_MS = 4000;
 /**
  * The session API over the web server's WebSocket (/api). Calls made while the socket is down wait
  * for the next connection; calls in flight when it drops fail, because the host may have run them.
- * After a reconnect a synthetic 'state-changed' event tells the views to re-read everything.
+ * The views watch the connection state to resynchronise after a reconnect (the host may be new).
  */
 export function createWsClient(url: string, onState: (s: ConnectionState) => void): SocApi {
   const listeners = new Set<(e: SessionEvent) => void>();
@@ -44,7 +44,6 @@ export function createWsClient(url: string, onState: (s: ConnectionState) => voi
       current = ws;
       backoff = MIN_BACKOFF_MS;
       onState('connected');
-      if (everConnected) emit({ type: 'state-changed' });
       everConnected = true;
       for (const w of waiters.splice(0)) w(ws);
     };

@@ -29,9 +29,6 @@ export const useSessionStore = defineStore('session', () => {
   const values = shallowRef<RegisterValue[]>([]);
   const previous = new Map<string, number | null>();
   const error = ref<string | null>(null);
-  // A counter, not a flag: guarded calls nest (loadPreset -> reloadBlocks -> select).
-  const pendingCalls = ref(0);
-  const loading = computed(() => pendingCalls.value > 0);
   // Responses for an older selection must not overwrite a newer one.
   let readSeq = 0;
 
@@ -77,6 +74,17 @@ export const useSessionStore = defineStore('session', () => {
     });
   }
 
+  /**
+   * After the transport reconnects: a restarted host has no config, so load the preset the user
+   * had; a host that lived on keeps its state and only needs re-reading.
+   */
+  async function resync(): Promise<void> {
+    await guard(async () => {
+      if (preset.value && !(await api.configText())) await loadPreset(preset.value);
+      else await reloadBlocks();
+    });
+  }
+
   async function reloadBlocks(): Promise<void> {
     blocks.value = await api.listBlocks();
     const keep = blocks.value.some((b) => b.name === selected.value);
@@ -116,17 +124,15 @@ export const useSessionStore = defineStore('session', () => {
     });
   }
 
+  /** Run a host call, showing its failure in the top bar instead of losing it. */
   async function guard(fn: () => Promise<void>): Promise<void> {
-    pendingCalls.value++;
     try {
       error.value = null;
       await fn();
     } catch (e) {
       error.value = e instanceof Error ? e.message : String(e);
-    } finally {
-      pendingCalls.value--;
     }
   }
 
-  return { presets, preset, socName, blocks, selected, selectedBlock, meta, registers, error, loading, start, loadPreset, reloadBlocks, select, refresh };
+  return { presets, preset, socName, blocks, selected, selectedBlock, meta, registers, error, start, loadPreset, resync, reloadBlocks, select, refresh };
 });
