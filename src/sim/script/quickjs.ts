@@ -1,9 +1,14 @@
-/** The QuickJS WebAssembly module: compiled and instantiated once per process, shared by every run. */
-import { getQuickJS, type QuickJSWASMModule } from 'quickjs-emscripten';
+/** The QuickJS WebAssembly module: instantiated once per process and shared by every run. */
+import { newQuickJSWASMModule, type QuickJSWASMModule } from 'quickjs-emscripten';
 
 let loading: Promise<QuickJSWASMModule> | undefined;
 
 export function loadQuickJS(): Promise<QuickJSWASMModule> {
-  loading ??= getQuickJS();
+  loading ??= newQuickJSWASMModule();
   return loading;
+}
+
+/** Forget a module that aborted (a WebAssembly abort leaves the instance unusable). */
+export function discardQuickJS(): void {
+  loading = undefined;
 }
