@@ -25,11 +25,12 @@ import type {
 export interface SessionOptions {
   /** Session events (script output, test results) for the host to forward. */
   emit(e: SessionEvent): void;
-  /** Proof of life while a script runs (the host's watchdog listens). */
-  heartbeat(): void;
+  /** Proof of life while a script runs, with how long the next step may take (the host's watchdog listens). */
+  heartbeat(budgetMs: number): void;
 }
 
 const DEFAULT_SEED = 1;
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 export class Session {
   private loaded: { config: SocConfig; text: string; file: string } | null = null;
@@ -129,22 +130,23 @@ export class Session {
     };
     if (!this.loaded) return fail('no SoC config is loaded');
     const seed = req.seed ?? this.loaded.config.seed ?? DEFAULT_SEED;
+    const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const soc = new Soc(this.loaded.config, seed);
     this.soc = soc;
     this.archived = [];
     const out = await runScript({
       source: req.source,
       fileName: req.fileName,
-      timeoutMs: req.timeoutMs,
+      timeoutMs,
       bindings: { soc: createSocBindings(soc) },
       onOutput: (stream, text) => this.opts.emit({ type: 'output', runId, stream, text }),
       onTest: (result) => {
-        this.opts.heartbeat();
+        this.opts.heartbeat(timeoutMs);
         this.opts.emit({ type: 'test', runId, result });
       },
       hooks: {
-        beforeTest: () => {
-          this.opts.heartbeat();
+        beforeTest: (t) => {
+          this.opts.heartbeat(t.timeoutMs);
           this.archived.push(...soc.findings.take());
         },
         afterTest: () => {

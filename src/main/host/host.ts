@@ -58,6 +58,8 @@ export class SessionHost implements SessionApi {
   private listeners = new Set<(e: SessionEvent) => void>();
   private lastConfig: { text: string; file: string } | null = null;
   private lastHeartbeat = 0;
+  /** How long the worker said its current step may take (a test's own timeout). */
+  private budgetMs = 0;
   private nextRunId = 1;
   private disposed = false;
   private restarts = 0;
@@ -115,7 +117,10 @@ export class SessionHost implements SessionApi {
     };
     worker.on('message', (m: unknown) => {
       if (!isWorkerPush(m)) return;
-      if ('heartbeat' in m) this.lastHeartbeat = Date.now();
+      if ('heartbeat' in m) {
+        this.lastHeartbeat = Date.now();
+        this.budgetMs = m.budgetMs;
+      }
       else this.emit(m.socEvent);
     });
     worker.on('error', (err) => end(`the sim worker crashed: ${err.message}`));
@@ -227,10 +232,12 @@ export class SessionHost implements SessionApi {
     const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
     const started = Date.now();
     this.lastHeartbeat = started;
+    this.budgetMs = timeoutMs;
     const live = this.live;
     const watchdog = setInterval(() => {
-      if (Date.now() - this.lastHeartbeat > timeoutMs + this.graceMs) {
-        live.kill(`the script stopped answering for more than ${timeoutMs} ms (its timeout); the sim worker was restarted`);
+      const budget = Math.max(timeoutMs, this.budgetMs);
+      if (Date.now() - this.lastHeartbeat > budget + this.graceMs) {
+        live.kill(`the script stopped answering for more than ${budget} ms (its timeout); the sim worker was restarted`);
       }
     }, Math.min(250, timeoutMs));
     try {

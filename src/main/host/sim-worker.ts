@@ -11,7 +11,7 @@ const push = (m: WorkerPush): void => port.postMessage(m);
 
 const session = new Session({
   emit: (socEvent) => push({ socEvent }),
-  heartbeat: () => push({ heartbeat: Date.now() }),
+  heartbeat: (budgetMs) => push({ heartbeat: Date.now(), budgetMs }),
 });
 
 const api: WorkerApi = {

@@ -10,7 +10,7 @@ export type WorkerApi = Omit<SessionApi, 'listPresets' | 'loadPreset' | 'stopScr
 };
 
 /** Messages the worker posts beside Comlink's traffic (Comlink ignores messages without an id). */
-export type WorkerPush = { socEvent: SessionEvent } | { heartbeat: number };
+export type WorkerPush = { socEvent: SessionEvent } | { heartbeat: number; budgetMs: number };
 
 export function isWorkerPush(m: unknown): m is WorkerPush {
   return typeof m === 'object' && m !== null && ('socEvent' in m || 'heartbeat' in m);

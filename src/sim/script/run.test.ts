@@ -70,14 +70,14 @@ describe('harness: test, describe, ordering', () => {
     expect(lines).toEqual(['log: at load 1 { a: [ 1, 2n ] } Uint8Array(2) [ 01 ff ]', 'error: oops']);
   });
 
-  it('passes the test seed to beforeTest', async () => {
+  it('passes the test seed and timeout to beforeTest', async () => {
     const before: unknown[] = [];
-    await run(`test('s', () => {}, { seed: 7 }); test('n', () => {});`, {
+    await run(`test('s', () => {}, { seed: 7 }); test('n', () => {}, { timeoutMs: 1234 });`, {
       hooks: { beforeTest: (t) => before.push(t), afterTest: () => [] },
     });
     expect(before).toEqual([
-      { name: 's', fullName: 's', seed: 7 },
-      { name: 'n', fullName: 'n' },
+      { name: 's', fullName: 's', seed: 7, timeoutMs: 2000 },
+      { name: 'n', fullName: 'n', timeoutMs: 1234 },
     ]);
   });
 

@@ -25,7 +25,7 @@ const HARNESS_GLOBALS = ['test', 'describe', 'expect', 'console'];
 
 export interface TestHooks {
   /** A test is about to run (seed: its own, when it gives one). */
-  beforeTest(test: { name: string; fullName: string; seed?: number }): void;
+  beforeTest(test: { name: string; fullName: string; seed?: number; timeoutMs: number }): void;
   /** The test ended: the findings raised during it that it did not take. */
   afterTest(): Finding[];
 }
@@ -97,7 +97,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunScriptResult
 
 async function runOne(sb: Sandbox, i: number, info: TestInfo, opts: RunScriptOptions, defaultTimeout: number, map: SourceMap): Promise<TestResult> {
   const timeoutMs = info.timeoutMs ?? defaultTimeout;
-  opts.hooks?.beforeTest({ name: info.name, fullName: info.fullName, ...(info.seed !== undefined ? { seed: info.seed } : {}) });
+  opts.hooks?.beforeTest({ name: info.name, fullName: info.fullName, timeoutMs, ...(info.seed !== undefined ? { seed: info.seed } : {}) });
   const start = performance.now();
   const outcome = await guarded(sb, timeoutMs, opts.signal, () => sb.runTest(i));
   const durationMs = performance.now() - start;
