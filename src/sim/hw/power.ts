@@ -37,10 +37,6 @@ export class PowerDomain {
     member.setPowered(this.state);
   }
 
-  memberNames(): string[] {
-    return this.members.map((m) => m.name);
-  }
-
   set(on: boolean): void {
     if (on === this.state) return;
     this.state = on;

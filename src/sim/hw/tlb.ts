@@ -1,4 +1,6 @@
+import type { Clock } from '../core/clock';
 import type { Rng } from '../core/rng';
+import type { Trace } from '../core/trace';
 import { KeyedCache } from './keyed-cache';
 import { PERM_READ, PERM_WRITE, type AccessKind, type TlbEntry } from './types';
 
@@ -58,16 +60,12 @@ export class Tlb {
     this.cache = new KeyedCache<TlbLine>(opts.capacity, opts.rng, opts.onEvict && ((_k, v) => opts.onEvict!(v)));
   }
 
-  get capacity(): number {
-    return this.cache.capacity;
-  }
-
   get size(): number {
     return this.cache.size;
   }
 
   private key(slot: number, iova: number, shift: number, master: number): number {
-    const page = Math.floor(iova / 2 ** shift);
+    const page = iova < 0x1_0000_0000 ? iova >>> shift : Math.floor(iova / 2 ** shift);
     return (page * MASTER_SLOTS + (this.tagMaster ? master + 1 : 0)) * SIZE_SLOTS + slot;
   }
 
@@ -86,14 +84,19 @@ export class Tlb {
 
   /** Insert (or replace) a translation; capacity may evict a random other entry. */
   insert(line: TlbLine): void {
-    if (line.size <= 0 || (line.size & (line.size - 1)) !== 0) throw new Error(`${this.level}: TLB entry size ${line.size} is not a power of two`);
     const shift = log2(line.size);
-    let slot = this.shifts.indexOf(shift);
-    if (slot < 0) {
-      if (this.shifts.length >= SIZE_SLOTS) throw new Error(`${this.level}: too many page sizes`);
-      slot = this.shifts.push(shift) - 1;
-    }
+    const slot = this.shifts[0] === shift && line.size === 1 << shift ? 0 : this.slotFor(line.size);
     this.cache.set(this.key(slot, line.iova, shift, line.master), line);
+  }
+
+  /** Size slot for a page size, adding it on first use (kept out of insert's fast path). */
+  private slotFor(size: number): number {
+    if (size <= 0 || (size & (size - 1)) !== 0) throw new Error(`${this.level}: TLB entry size ${size} is not a power of two`);
+    const shift = log2(size);
+    const slot = this.shifts.indexOf(shift);
+    if (slot >= 0) return slot;
+    if (this.shifts.length >= SIZE_SLOTS) throw new Error(`${this.level}: too many page sizes`);
+    return this.shifts.push(shift) - 1;
   }
 
   /** Drop everything (or, in a master-tagged TLB, everything one master loaded). Returns how many went. */
@@ -157,5 +160,39 @@ export class Tlb {
   restore(s: { shifts: number[]; entries: [number, TlbLine][] }): void {
     this.shifts = s.shifts.slice();
     this.cache.restore(s.entries);
+  }
+}
+
+/**
+ * Capacity evictions of one cache level, traced in batches: under streaming DMA every walk evicts, and
+ * one event per eviction would push everything else out of the trace ring (and cost more than the walk).
+ * A batch is emitted when it spans windowCycles, or when the owner flushes it before its own events.
+ */
+export class EvictionLog {
+  private count = 0;
+  private since = 0;
+  private lastIova = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly trace: Trace,
+    private readonly track: string,
+    private readonly level: string,
+    private readonly windowCycles = 4096,
+  ) {}
+
+  note(iova: number): void {
+    const now = this.clock.now();
+    if (this.count > 0 && now - this.since >= this.windowCycles) this.flush();
+    if (this.count === 0) this.since = now;
+    this.count++;
+    this.lastIova = iova;
+  }
+
+  flush(): void {
+    if (this.count === 0) return;
+    const now = this.clock.now();
+    this.trace.emit({ time: this.since, cat: 'inval', name: 'evict', track: this.track, args: { level: this.level, count: this.count, lastIova: this.lastIova }, dur: now - this.since });
+    this.count = 0;
   }
 }

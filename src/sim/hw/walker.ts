@@ -3,13 +3,15 @@ import type { HwContext } from './types';
 /**
  * A table walker's 32-bit read. A non-coherent walker reads RAM only; when the CPU cache holds a
  * newer, un-cleaned value for that word, the walk uses stale memory and the driver forgot a flush
- * (problems.md P6), which is reported here, where it happens. Throws BusError off RAM.
+ * (problems.md P6), which is reported here, where it happens. Throws BusError off RAM. entry (and
+ * the IOVA being walked) describe the read; pass constants, so no string is built on the walk path.
  */
-export function walkRead32(ctx: HwContext, pa: number, coherent: boolean, agent: string, what: string): number {
+export function walkRead32(ctx: HwContext, pa: number, coherent: boolean, agent: string, entry: string, iova?: number): number {
   const v = ctx.bus.devRead32(pa, coherent, agent);
   const cache = ctx.bus.cache;
-  if (!coherent && cache.size() > 0 && cache.hasUncleanedWrite(pa, 4)) {
+  if (!coherent && cache.isDirty(pa) && cache.hasUncleanedWrite(pa, 4)) {
     const cpu = cache.read32(pa);
+    const what = iova === undefined ? entry : `the ${entry} for IOVA 0x${iova.toString(16)}`;
     ctx.findings.report({
       kind: 'unflushed-walk',
       severity: 'error',

@@ -20,6 +20,8 @@ export interface CpuCacheSnapshot {
  */
 export class CpuCache {
   private lines = new Map<number, Line>();
+  /** Dirty lines held: zero lets device paths skip per-line checks. */
+  private dirtyCount = 0;
 
   constructor(private readonly ram: SparseRam) {}
 
@@ -51,7 +53,7 @@ export class CpuCache {
   write8(pa: number, v: number): void {
     const l = this.line(pa);
     l.data[pa & LINE_MASK] = v & 0xff;
-    l.dirty = true;
+    this.markDirty(l);
   }
 
   read(pa: number, len: number): Uint8Array {
@@ -72,7 +74,7 @@ export class CpuCache {
       const o = (pa + i) & LINE_MASK;
       const n = Math.min(bytes.length - i, LINE_SIZE - o);
       l.data.set(bytes.subarray(i, i + n), o);
-      l.dirty = true;
+      this.markDirty(l);
       i += n;
     }
   }
@@ -92,19 +94,35 @@ export class CpuCache {
       if (l.dirty) {
         this.ram.writeFrom(b, l.data);
         l.dirty = false;
+        this.dirtyCount--;
       }
     });
   }
 
   /** Drop lines, discarding dirty data (dma_sync_*_for_cpu after DMA_FROM_DEVICE). */
   invalidate(pa: number, len: number): void {
-    this.forLines(pa, len, (b) => this.lines.delete(b));
+    this.forLines(pa, len, (b, l) => {
+      if (l.dirty) this.dirtyCount--;
+      this.lines.delete(b);
+    });
   }
 
   /** Clean then invalidate. */
   flush(pa: number, len: number): void {
     this.clean(pa, len);
     this.invalidate(pa, len);
+  }
+
+  private markDirty(l: Line): void {
+    if (!l.dirty) {
+      l.dirty = true;
+      this.dirtyCount++;
+    }
+  }
+
+  /** Whether the line holding pa is cached and dirty: the cheap test before hasUncleanedWrite. */
+  isDirty(pa: number): boolean {
+    return this.dirtyCount > 0 && this.lines.get(pa - (pa & LINE_MASK))?.dirty === true;
   }
 
   /** Whether any byte of [pa, pa+len) sits in a dirty line whose contents differ from RAM. */
@@ -131,9 +149,22 @@ export class CpuCache {
     return l && l.dirty ? this.read32(pa) : this.ram.read32(pa);
   }
 
+  /** A coherent agent's bulk read: RAM, with dirty cached lines taking precedence. */
+  snoopReadInto(pa: number, dst: Uint8Array, dstOff: number, len: number): void {
+    this.ram.readInto(pa, dst, dstOff, len);
+    if (this.lines.size === 0) return;
+    this.forLines(pa, len, (b, l) => {
+      if (!l.dirty) return;
+      const lo = Math.max(pa, b);
+      const hi = Math.min(pa + len, b + LINE_SIZE);
+      dst.set(l.data.subarray(lo - b, hi - b), dstOff + lo - pa);
+    });
+  }
+
   /** A coherent agent's write: RAM is updated and cached copies follow it. */
   snoopWrite(pa: number, bytes: Uint8Array): void {
     this.ram.writeFrom(pa, bytes);
+    if (this.lines.size === 0) return;
     this.forLines(pa, bytes.length, (b, l) => {
       const lo = Math.max(pa, b);
       const hi = Math.min(pa + bytes.length, b + LINE_SIZE);
@@ -152,5 +183,6 @@ export class CpuCache {
 
   restore(s: CpuCacheSnapshot): void {
     this.lines = new Map(s.lines.map(([b, d, dirty]) => [b, { data: d.slice(), dirty }]));
+    this.dirtyCount = s.lines.filter(([, , dirty]) => dirty).length;
   }
 }

@@ -18,8 +18,18 @@ export interface RamSnapshot {
  * Sparse physical RAM: frames are allocated on first write, so a 4 GiB space costs only what is
  * touched. Untouched memory reads as zero. Words are little-endian, as on the SoCs modelled.
  */
+/** Frames per directory chunk: the directory is a two-level array, so lookups hash nothing. */
+const CHUNK_SHIFT = 10;
+const CHUNK_MASK = (1 << CHUNK_SHIFT) - 1;
+const SLAB_BYTES = 1 << 20;
+
 export class SparseRam implements Snapshotable<RamSnapshot> {
-  private frames = new Map<number, Frame>();
+  /** dir[i >> CHUNK_SHIFT][i & CHUNK_MASK] is frame i; chunks appear on first write into them. */
+  private dir: (Frame | undefined)[][] = [];
+  private count = 0;
+  /** Frames are carved from 1 MiB slabs in touch order: frames touched together sit together in host memory, which makes bulk DMA copies run near memcpy speed. */
+  private slab = new ArrayBuffer(0);
+  private slabNext = SLAB_BYTES;
 
   constructor(
     readonly base: number,
@@ -32,26 +42,51 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
 
   /** Whether the frame holding pa has ever been written. */
   isTouched(pa: number): boolean {
-    return this.frames.has(Math.floor((pa - this.base) / FRAME_SIZE));
+    return this.frame(pa, false) !== undefined;
   }
 
   touchedFrames(): number {
-    return this.frames.size;
+    return this.count;
+  }
+
+  /** Frame indices and frames, ascending. */
+  private *each(): Generator<[number, Frame]> {
+    for (let c = 0; c < this.dir.length; c++) {
+      const chunk = this.dir[c];
+      if (!chunk) continue;
+      for (let i = 0; i < chunk.length; i++) {
+        const f = chunk[i];
+        if (f) yield [(c << CHUNK_SHIFT) + i, f];
+      }
+    }
   }
 
   /** Physical addresses of touched frames, ascending. */
   touchedAddresses(): number[] {
-    return [...this.frames.keys()].sort((a, b) => a - b).map((f) => this.base + f * FRAME_SIZE);
+    return [...this.each()].map(([i]) => this.base + i * FRAME_SIZE);
   }
 
   private frame(pa: number, create: boolean): Frame | undefined {
-    const idx = Math.floor((pa - this.base) / FRAME_SIZE);
-    let f = this.frames.get(idx);
-    if (!f && create) {
-      const buf = new ArrayBuffer(FRAME_SIZE);
-      f = { u8: new Uint8Array(buf), u32: new Uint32Array(buf) };
-      this.frames.set(idx, f);
+    const off = pa - this.base;
+    const idx = off < 0x1_0000_0000 ? off >>> FRAME_SHIFT : Math.floor(off / FRAME_SIZE);
+    const chunk = this.dir[idx >>> CHUNK_SHIFT];
+    const f = chunk?.[idx & CHUNK_MASK];
+    if (f || !create) return f;
+    return this.install(idx);
+  }
+
+  /** A new zeroed frame for index idx. */
+  private install(idx: number): Frame {
+    if (this.slabNext === SLAB_BYTES) {
+      this.slab = new ArrayBuffer(SLAB_BYTES);
+      this.slabNext = 0;
     }
+    const f: Frame = { u8: new Uint8Array(this.slab, this.slabNext, FRAME_SIZE), u32: new Uint32Array(this.slab, this.slabNext, FRAME_SIZE / 4) };
+    this.slabNext += FRAME_SIZE;
+    const c = idx >>> CHUNK_SHIFT;
+    const chunk = (this.dir[c] ??= new Array<Frame | undefined>(1 << CHUNK_SHIFT).fill(undefined));
+    chunk[idx & CHUNK_MASK] = f;
+    this.count++;
     return f;
   }
 
@@ -124,7 +159,9 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
       const n = Math.min(len - done, FRAME_SIZE - so, FRAME_SIZE - dof);
       const sf = this.frame(s, false);
       const df = this.frame(d, true)!;
-      if (sf) df.u8.set(sf.u8.subarray(so, so + n), dof);
+      // Whole frames (page-sized DMA beats) copy without creating a view.
+      if (sf && n === FRAME_SIZE) df.u8.set(sf.u8);
+      else if (sf) df.u8.set(sf.u8.subarray(so, so + n), dof);
       else df.u8.fill(0, dof, dof + n);
       done += n;
     }
@@ -132,15 +169,14 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
 
   snapshot(): RamSnapshot {
     const frames = new Map<number, Uint8Array>();
-    for (const [k, f] of this.frames) frames.set(k, f.u8.slice());
+    for (const [k, f] of this.each()) frames.set(k, f.u8.slice());
     return { frames };
   }
 
   restore(s: RamSnapshot): void {
-    this.frames = new Map();
-    for (const [k, u8] of s.frames) {
-      const c = u8.slice();
-      this.frames.set(k, { u8: c, u32: new Uint32Array(c.buffer) });
-    }
+    this.dir = [];
+    this.count = 0;
+    this.slabNext = SLAB_BYTES;
+    for (const [k, u8] of s.frames) this.install(k).u8.set(u8);
   }
 }

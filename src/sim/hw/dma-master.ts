@@ -1,0 +1,236 @@
+import type { Op } from '../core/coop';
+import { runOp } from '../core/coop';
+import type { DeviceConfig, TrafficConfig } from '../config/types';
+import { num } from '../config/types';
+import type { PowerMember } from './power';
+import type { AccessKind, Fault, FaultReason, HwContext, IommuModel, MasterPort } from './types';
+
+/** script-api.md DmaResult. */
+export interface DmaResult {
+  ok: boolean;
+  data?: Uint8Array;
+  fault?: Fault;
+}
+
+const PAGE = 4096;
+const MAX_BEAT = 4096;
+/** Simulated cycles one beat takes. */
+const BEAT_CYCLES = 1;
+
+interface TrafficState {
+  nextAt: number;
+  runs: number;
+  faults: number;
+}
+
+export interface DmaMasterSnapshot {
+  powered: boolean;
+  traffic: TrafficState | null;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * A bus master with a DMA engine. Transfers are split into beats (at most beatBytes, never crossing a
+ * 4 KiB page on either side); each beat is translated by the master's IOMMU (or goes straight to RAM)
+ * and is a preemption point, so a scheduler can interleave beats with CPU threads. A fault stops the
+ * transfer. Non-coherent masters read and write RAM directly; coherent ones snoop the CPU cache.
+ */
+export class DmaMaster implements PowerMember {
+  readonly name: string;
+  readonly port: MasterPort;
+  readonly beatBytes: number;
+  readonly coherent: boolean;
+  private powered = true;
+  private traffic: TrafficState | null = null;
+  private cancelTraffic: (() => void) | null = null;
+  private readonly scratch: Uint8Array;
+
+  constructor(
+    readonly cfg: DeviceConfig,
+    private readonly ctx: HwContext,
+    readonly iommu: IommuModel | null,
+  ) {
+    this.name = cfg.name;
+    this.port = { name: cfg.name, id: cfg.masterId ?? 0 };
+    this.beatBytes = cfg.beatBytes ?? 64;
+    if (!Number.isInteger(this.beatBytes) || this.beatBytes < 1 || this.beatBytes > MAX_BEAT) {
+      throw new Error(`${cfg.name}: beatBytes ${this.beatBytes} must be 1..${MAX_BEAT}`);
+    }
+    this.coherent = cfg.coherent ?? false;
+    this.scratch = new Uint8Array(this.beatBytes);
+  }
+
+  setPowered(on: boolean): void {
+    this.powered = on;
+  }
+
+  isPowered(): boolean {
+    return this.powered;
+  }
+
+  /** Beat length at iova (and a second address for copies): beat size, page ends, what is left. */
+  private beat(a: number, b: number, left: number): number {
+    return Math.min(this.beatBytes, left, PAGE - (a % PAGE), PAGE - (b % PAGE));
+  }
+
+  private fail(iova: number, access: AccessKind, reason: FaultReason, pa = iova): Fault {
+    const f: Fault = { iova, master: this.name, access, reason, time: this.ctx.clock.now() };
+    this.ctx.trace.emit({ time: f.time, cat: 'fault', name: reason, track: this.name, args: { iova: hex(iova), master: this.name, access, reason } });
+    if (reason === 'bus-error') {
+      this.ctx.findings.report({ kind: 'bus-error', severity: 'error', message: `${this.name}: DMA ${access} at IOVA ${hex(iova)} reaches ${hex(pa)}, which is not RAM`, where: { device: this.name, iova: hex(iova), pa: hex(pa) } });
+    }
+    return f;
+  }
+
+  /** Physical address for one beat, or the fault that stops the transfer. */
+  private xlate(iova: number, n: number, access: AccessKind): number | Fault {
+    let pa = iova;
+    if (this.iommu) {
+      const t = this.iommu.translate(this.port, iova, access);
+      if (!t.ok) return t.fault;
+      pa = t.pa;
+    }
+    if (!this.ctx.bus.ram.contains(pa, n)) return this.fail(iova, access, 'bus-error', pa);
+    return pa;
+  }
+
+  private span(name: string, start: number, args: Record<string, string | number | boolean>): void {
+    this.ctx.trace.emit({ time: start, cat: 'dma', name, track: this.name, args, dur: this.ctx.clock.now() - start });
+  }
+
+  /** Read len bytes at iova. keep = false reads into a scratch buffer (scanout traffic). */
+  *readOp(iova: number, length: number, keep = true): Op<DmaResult> {
+    if (!this.powered) return { ok: false, fault: this.fail(iova, 'read', 'powered-off') };
+    const start = this.ctx.clock.now();
+    const out = keep ? new Uint8Array(length) : this.scratch;
+    const ram = this.ctx.bus.ram;
+    const cache = this.ctx.bus.cache;
+    for (let done = 0; done < length; ) {
+      const va = iova + done;
+      const n = this.beat(va, va, length - done);
+      yield { kind: 'dma-beat', pa: va, who: this.name };
+      const pa = this.xlate(va, n, 'read');
+      if (typeof pa !== 'number') {
+        this.span('read', start, { iova: hex(iova), len: length, ok: false });
+        return { ok: false, fault: pa };
+      }
+      const off = keep ? done : 0;
+      if (this.coherent) cache.snoopReadInto(pa, out, off, n);
+      else ram.readInto(pa, out, off, n);
+      this.ctx.clock.tick(BEAT_CYCLES);
+      done += n;
+    }
+    this.span('read', start, { iova: hex(iova), len: length, ok: true });
+    return keep ? { ok: true, data: out } : { ok: true };
+  }
+
+  *writeOp(iova: number, bytes: Uint8Array): Op<DmaResult> {
+    if (!this.powered) return { ok: false, fault: this.fail(iova, 'write', 'powered-off') };
+    const start = this.ctx.clock.now();
+    const ram = this.ctx.bus.ram;
+    const cache = this.ctx.bus.cache;
+    for (let done = 0; done < bytes.length; ) {
+      const va = iova + done;
+      const n = this.beat(va, va, bytes.length - done);
+      yield { kind: 'dma-beat', pa: va, who: this.name };
+      const pa = this.xlate(va, n, 'write');
+      if (typeof pa !== 'number') {
+        this.span('write', start, { iova: hex(iova), len: bytes.length, ok: false });
+        return { ok: false, fault: pa };
+      }
+      if (this.coherent) cache.snoopWrite(pa, bytes.subarray(done, done + n));
+      else ram.writeFrom(pa, bytes, done, n);
+      this.ctx.clock.tick(BEAT_CYCLES);
+      done += n;
+    }
+    this.span('write', start, { iova: hex(iova), len: bytes.length, ok: true });
+    return { ok: true };
+  }
+
+  /** Memory-to-memory copy: each beat reads at src and writes at dst, both translated. */
+  *copyOp(srcIova: number, dstIova: number, length: number): Op<DmaResult> {
+    if (!this.powered) return { ok: false, fault: this.fail(srcIova, 'read', 'powered-off') };
+    const start = this.ctx.clock.now();
+    const ram = this.ctx.bus.ram;
+    const cache = this.ctx.bus.cache;
+    const args = { src: hex(srcIova), dst: hex(dstIova), len: length };
+    for (let done = 0; done < length; ) {
+      const s = srcIova + done;
+      const d = dstIova + done;
+      const n = this.beat(s, d, length - done);
+      yield { kind: 'dma-beat', pa: s, who: this.name };
+      const spa = this.xlate(s, n, 'read');
+      const dpa = typeof spa === 'number' ? this.xlate(d, n, 'write') : spa;
+      if (typeof spa !== 'number' || typeof dpa !== 'number') {
+        this.span('copy', start, { ...args, ok: false });
+        return { ok: false, fault: typeof spa !== 'number' ? spa : (dpa as Fault) };
+      }
+      if (this.coherent) {
+        const buf = this.scratch.subarray(0, n);
+        cache.snoopReadInto(spa, buf, 0, n);
+        cache.snoopWrite(dpa, buf);
+      } else ram.copy(dpa, spa, n);
+      this.ctx.clock.tick(BEAT_CYCLES);
+      done += n;
+    }
+    this.span('copy', start, { ...args, ok: true });
+    return { ok: true };
+  }
+
+  read(iova: number, length: number): DmaResult {
+    return runOp(this.readOp(iova, length));
+  }
+
+  write(iova: number, bytes: Uint8Array): DmaResult {
+    return runOp(this.writeOp(iova, bytes));
+  }
+
+  copy(srcIova: number, dstIova: number, length: number): DmaResult {
+    return runOp(this.copyOp(srcIova, dstIova, length));
+  }
+
+  /** Start the configured background traffic (scanout, bursts) on the clock. */
+  startTraffic(): void {
+    const t = this.cfg.traffic;
+    if (!t || t.kind === 'none') return;
+    this.traffic = { nextAt: this.ctx.clock.now() + t.periodCycles, runs: 0, faults: 0 };
+    this.arm(t);
+  }
+
+  private arm(t: Exclude<TrafficConfig, { kind: 'none' }>): void {
+    const st = this.traffic!;
+    this.cancelTraffic = this.ctx.clock.after(st.nextAt - this.ctx.clock.now(), `${this.name}.traffic`, () => {
+      const iova = num(t.iova);
+      const bytes = num(t.bytes);
+      if (this.powered) {
+        const r =
+          t.kind === 'burst' && t.access === 'write'
+            ? runOp(this.writeOp(iova, new Uint8Array(bytes).fill(st.runs & 0xff)))
+            : runOp(this.readOp(iova, bytes, false));
+        st.runs++;
+        if (!r.ok) st.faults++;
+      }
+      st.nextAt += t.periodCycles;
+      this.arm(t);
+    });
+  }
+
+  /** Background traffic so far: transfers run and how many faulted. */
+  trafficStats(): { runs: number; faults: number } | null {
+    return this.traffic ? { runs: this.traffic.runs, faults: this.traffic.faults } : null;
+  }
+
+  snapshot(): DmaMasterSnapshot {
+    return { powered: this.powered, traffic: this.traffic ? { ...this.traffic } : null };
+  }
+
+  restore(s: DmaMasterSnapshot): void {
+    this.powered = s.powered;
+    this.cancelTraffic?.();
+    this.cancelTraffic = null;
+    this.traffic = s.traffic ? { ...s.traffic } : null;
+    const t = this.cfg.traffic;
+    if (this.traffic && t && t.kind !== 'none') this.arm(t);
+  }
+}

@@ -1,0 +1,83 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../core/rng';
+import { Tlb, type TlbLine } from './tlb';
+import { PERM_READ, PERM_WRITE } from './types';
+
+const line = (iova: number, size = 4096, master = -1, pa = 0x4000_0000 + iova): TlbLine => ({ iova, size, pa, perms: PERM_READ | PERM_WRITE, master, aux: 0 });
+
+describe('Tlb', () => {
+  it('looks up any address inside an entry, for several page sizes', () => {
+    const t = new Tlb({ level: 'iotlb', capacity: 8, rng: new Rng(1) });
+    t.insert(line(0x1000));
+    t.insert(line(0x10_0000, 0x10_0000));
+    t.insert(line(0xfff0_0000, 0x10_0000));
+    expect(t.lookup(0x1fff)?.iova).toBe(0x1000);
+    expect(t.lookup(0x2000)).toBeUndefined();
+    expect(t.lookup(0x1f_ffff)?.size).toBe(0x10_0000);
+    expect(t.lookup(0xffff_ffff)?.iova).toBe(0xfff0_0000);
+  });
+
+  it('address+mask invalidation drops exactly the entries it covers', () => {
+    const t = new Tlb({ level: 'iotlb', capacity: 16, rng: new Rng(1) });
+    for (const v of [0x1000, 0x2000, 0x10_1000]) t.insert(line(v));
+    t.insert(line(0x20_0000, 0x10_0000));
+    expect(t.invalidateMasked(0x1abc, 0xfffff000)).toBe(1);
+    expect(t.lookup(0x1000)).toBeUndefined();
+    expect(t.lookup(0x2000)).toBeDefined();
+    // A page-granular invalidation inside a 1 MiB entry covers it.
+    expect(t.invalidateMasked(0x23_4000, 0xfffff000)).toBe(1);
+    expect(t.invalidateMasked(0x10_0000, 0xfff00000)).toBe(1);
+    expect(t.lines().map((l) => l.iova)).toEqual([0x2000]);
+  });
+
+  it('never leaves an entry a masked invalidation covers, nor drops one it does not (property)', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 0xfffff }), { minLength: 1, maxLength: 20 }), fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 20 }), (pages, addr, bits) => {
+        const t = new Tlb({ level: 'iotlb', capacity: 64, rng: new Rng(2) });
+        for (const p of pages) t.insert(line(p * 4096));
+        const mask = (0xffffffff << (12 + bits)) >>> 0;
+        t.invalidateMasked(addr, mask);
+        for (const p of pages) {
+          const covered = ((((p * 4096) ^ addr) & mask) >>> 0) === 0;
+          expect(t.lookup(p * 4096) === undefined).toBe(covered);
+        }
+      }),
+    );
+  });
+
+  it('master-tagged entries are separate per master and flushed per master', () => {
+    const t = new Tlb({ level: 'iotlb', capacity: 8, rng: new Rng(1), tagMaster: true });
+    t.insert(line(0x1000, 4096, 0, 0x5000_0000));
+    t.insert(line(0x1000, 4096, 1, 0x6000_0000));
+    expect(t.lookup(0x1000, 0)?.pa).toBe(0x5000_0000);
+    expect(t.lookup(0x1000, 1)?.pa).toBe(0x6000_0000);
+    expect(t.lookup(0x1000, 2)).toBeUndefined();
+    expect(t.invalidateAll(0)).toBe(1);
+    expect(t.lookup(0x1000, 0)).toBeUndefined();
+    expect(t.invalidateMasked(0x1000, 0xfffff000, 2)).toBe(0);
+    expect(t.invalidateRange(0, 0x2000, 1)).toBe(1);
+  });
+
+  it('evicts a seeded random victim at capacity and tells the owner', () => {
+    const run = (seed: number): number[] => {
+      const evicted: number[] = [];
+      const t = new Tlb({ level: 'micro0', capacity: 4, rng: new Rng(seed), onEvict: (l) => evicted.push(l.iova) });
+      for (let i = 0; i < 10; i++) t.insert(line(i * 4096));
+      expect(t.size).toBe(4);
+      return evicted;
+    };
+    expect(run(7)).toHaveLength(6);
+    expect(run(7)).toEqual(run(7));
+  });
+
+  it('lists entries for the script API and survives snapshot/restore', () => {
+    const t = new Tlb({ level: 'macro', capacity: 4, rng: new Rng(1) });
+    t.insert({ ...line(0x3000), perms: PERM_READ, aux: 2 });
+    expect(t.list({ attrs: (l) => ({ aci: l.aux }) })).toEqual([{ iova: 0x3000, pa: 0x4000_3000, size: 4096, perms: ['read'], valid: true, level: 'macro', attrs: { aci: 2 } }]);
+    const s = t.snapshot();
+    t.invalidateAll();
+    t.restore(s);
+    expect(t.lookup(0x3004)?.aux).toBe(2);
+  });
+});

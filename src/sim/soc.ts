@@ -1,0 +1,264 @@
+/**
+ * A SoC built from a validated config: RAM, the CPU cache, the bus with every MMIO window, the clock,
+ * trace and findings, power domains, clocks, interrupt lines, IOMMUs and DMA masters. Everything the
+ * engine, the session and the script API need from the hardware goes through this object.
+ */
+import { Clock } from './core/clock';
+import { FindingLog } from './core/findings';
+import { Rng } from './core/rng';
+import { Trace } from './core/trace';
+import { num, type SocConfig } from './config/types';
+import { Bus } from './mem/bus';
+import { CpuCache, type CpuCacheSnapshot } from './mem/cpu-cache';
+import { SparseRam, type RamSnapshot } from './mem/ram';
+import type { BlockMeta, RegisterFile } from './regs/dsl';
+import { DmaMaster, type DmaMasterSnapshot } from './hw/dma-master';
+import { IrqLines } from './hw/irq';
+import { ClockGate, gateMmio, PowerDomain } from './hw/power';
+import { createIommuRegistry, type IommuFactory } from './hw/registry';
+import { createRockchipIommu } from './hw/rockchip';
+import { createSun50iH6Iommu } from './hw/sun50i-h6';
+import type { HwContext, IommuModel } from './hw/types';
+import type { Finding } from './core/findings';
+import type { BlockInfo } from '../shared/session-api';
+
+/** The IOMMU models the engine can build, by config `model`. */
+export const IOMMU_MODELS: ReadonlyMap<string, IommuFactory> = createIommuRegistry({
+  'sun50i-h6': createSun50iH6Iommu,
+  rockchip: createRockchipIommu,
+});
+
+/** Cycles a CPU MMIO access costs, so driver poll loops make progress in simulated time. */
+const MMIO_CYCLES = 20;
+
+interface RegBlock {
+  name: string;
+  iommu: IommuModel;
+  base: number;
+  size: number;
+  regs: RegisterFile;
+}
+
+export interface SocSnapshot {
+  now: number;
+  rng: number;
+  ram: RamSnapshot;
+  cache: CpuCacheSnapshot;
+  findings: Finding[];
+  irqs: ReturnType<IrqLines['snapshot']>;
+  domains: [string, boolean][];
+  clocks: [string, boolean][];
+  iommus: [string, unknown][];
+  devices: [string, DmaMasterSnapshot][];
+}
+
+export class Soc {
+  readonly ram: SparseRam;
+  readonly cache: CpuCache;
+  readonly bus: Bus;
+  readonly clock = new Clock();
+  readonly trace = new Trace();
+  readonly findings: FindingLog;
+  readonly rng: Rng;
+  readonly irqs: IrqLines;
+  readonly ctx: HwContext;
+  private readonly domains = new Map<string, PowerDomain>();
+  private readonly gates = new Map<string, ClockGate>();
+  private readonly iommuMap = new Map<string, IommuModel>();
+  private readonly deviceMap = new Map<string, DmaMaster>();
+  private readonly regBlocks = new Map<string, RegBlock>();
+
+  constructor(
+    readonly config: SocConfig,
+    readonly seed: number = config.seed ?? 1,
+    registry: ReadonlyMap<string, IommuFactory> = IOMMU_MODELS,
+  ) {
+    const [mem, ...more] = config.memory;
+    if (!mem) throw new Error('config has no memory');
+    if (more.length > 0) throw new Error('only one memory region is supported');
+    this.ram = new SparseRam(num(mem.base), num(mem.size));
+    this.cache = new CpuCache(this.ram);
+    this.bus = new Bus(this.ram, this.cache);
+    this.rng = new Rng(seed);
+    this.findings = new FindingLog(
+      () => this.clock.now(),
+      () => ({ seed: this.seed }),
+    );
+    this.irqs = new IrqLines(this.clock, this.trace);
+    this.ctx = {
+      bus: this.bus,
+      clock: this.clock,
+      trace: this.trace,
+      findings: this.findings,
+      rng: this.rng,
+      setIrq: (line, level) => this.irqs.set(line, level),
+    };
+
+    for (const d of config.powerDomains ?? []) {
+      this.domains.set(d.name, new PowerDomain(d.name, d.on ?? true, d.offAccess ?? 'reset-values', this.clock, this.trace));
+    }
+    for (const c of config.clocks ?? []) this.gates.set(c.name, new ClockGate(c.name, c.rateHz ?? 0, c.on ?? true));
+
+    for (const cfg of config.iommus) {
+      const factory = registry.get(cfg.model);
+      if (!factory) throw new Error(`${cfg.name}: no model '${cfg.model}' in this build`);
+      const iommu = factory(cfg, this.ctx);
+      this.iommuMap.set(cfg.name, iommu);
+      const domain = cfg.powerDomain === undefined ? undefined : this.domainNamed(cfg.powerDomain, cfg.name);
+      const clocks = (cfg.clocks ?? []).map((c) => this.clockNamed(c, cfg.name));
+      domain?.add(iommu);
+      if (cfg.irq !== undefined) this.irqs.connect(cfg.irq, cfg.name);
+      const windows = iommu.registerFiles();
+      iommu.mmio().forEach((region, i) => {
+        this.bus.mapMmio({ ...region, target: gateMmio(region.target, region.base, iommu.decl, domain, clocks, this.findings) });
+        const w = windows[i];
+        if (w) this.regBlocks.set(w.window, { name: w.window, iommu, base: region.base, size: region.size, regs: w.regs });
+      });
+    }
+
+    for (const cfg of config.devices) {
+      if (this.deviceMap.has(cfg.name) || this.iommuMap.has(cfg.name)) throw new Error(`duplicate block name ${cfg.name}`);
+      const iommu = cfg.iommu ? this.iommuMap.get(cfg.iommu) : undefined;
+      if (cfg.iommu && !iommu) throw new Error(`${cfg.name}: no IOMMU named ${cfg.iommu}`);
+      const dev = new DmaMaster(cfg, this.ctx, iommu ?? null);
+      this.deviceMap.set(cfg.name, dev);
+      if (cfg.powerDomain !== undefined) this.domainNamed(cfg.powerDomain, cfg.name).add(dev);
+    }
+    for (const dev of this.deviceMap.values()) dev.startTraffic();
+  }
+
+  private domainNamed(name: string, user: string): PowerDomain {
+    const d = this.domains.get(name);
+    if (!d) throw new Error(`${user}: no power domain named ${name}`);
+    return d;
+  }
+
+  private clockNamed(name: string, user: string): ClockGate {
+    const c = this.gates.get(name);
+    if (!c) throw new Error(`${user}: no clock named ${name}`);
+    return c;
+  }
+
+  iommus(): string[] {
+    return [...this.iommuMap.keys()];
+  }
+
+  devices(): string[] {
+    return [...this.deviceMap.keys()];
+  }
+
+  iommu(name: string): IommuModel {
+    const i = this.iommuMap.get(name);
+    if (!i) throw new Error(`no IOMMU named '${name}' (have: ${this.iommus().join(', ')})`);
+    return i;
+  }
+
+  device(name: string): DmaMaster {
+    const d = this.deviceMap.get(name);
+    if (!d) throw new Error(`no device named '${name}' (have: ${this.devices().join(', ')})`);
+    return d;
+  }
+
+  powerDomain(name: string): PowerDomain {
+    return this.domainNamed(name, 'soc');
+  }
+
+  clockGate(name: string): ClockGate {
+    return this.clockNamed(name, 'soc');
+  }
+
+  /** Blocks for the inspector: register windows, masters and power domains. */
+  blocks(): BlockInfo[] {
+    const out: BlockInfo[] = [];
+    for (const b of this.regBlocks.values()) out.push({ name: b.name, kind: 'iommu', model: b.iommu.model, base: b.base, size: b.size, powered: this.windowPowered(b) });
+    for (const d of this.deviceMap.values()) out.push({ name: d.name, kind: 'device', model: d.cfg.compatible ?? 'dma-master', base: 0, size: 0, powered: d.isPowered() });
+    for (const p of this.domains.values()) out.push({ name: p.name, kind: 'power', model: 'power-domain', base: 0, size: 0, powered: p.on });
+    return out;
+  }
+
+  private windowPowered(b: RegBlock): boolean {
+    const cfg = this.config.iommus.find((c) => c.name === b.iommu.name);
+    return b.iommu.isPowered() && (cfg?.powerDomain === undefined || this.domainNamed(cfg.powerDomain, b.name).on);
+  }
+
+  /** Register declarations per register block, for generated script types. */
+  blockTypes(): { name: string; meta: BlockMeta }[] {
+    return [...this.regBlocks.values()].map((b) => ({ name: b.name, meta: b.regs.decl.meta }));
+  }
+
+  private regBlock(block: string): RegBlock {
+    const b = this.regBlocks.get(block);
+    if (!b) throw new Error(`no register block named '${block}' (have: ${[...this.regBlocks.keys()].join(', ')})`);
+    return b;
+  }
+
+  registerFile(block: string): RegisterFile {
+    return this.regBlock(block).regs;
+  }
+
+  private regAddress(block: string, reg: string): number {
+    const b = this.regBlock(block);
+    const spec = b.regs.decl.byName.get(reg);
+    if (!spec) throw new Error(`${block} has no register '${reg}'`);
+    return b.base + spec.offset;
+  }
+
+  /** A CPU load of a register by name: power gating and read side effects apply, as for readl. */
+  readReg(block: string, reg: string): number {
+    return this.readl(this.regAddress(block, reg));
+  }
+
+  writeReg(block: string, reg: string, value: number): void {
+    this.writel(value, this.regAddress(block, reg));
+  }
+
+  /** CPU 32-bit load: RAM through the CPU cache, or MMIO. */
+  readl(pa: number): number {
+    if (this.ram.contains(pa, 4)) return this.bus.cpuRead32(pa);
+    this.clock.tick(MMIO_CYCLES);
+    return this.bus.cpuRead32(pa);
+  }
+
+  writel(value: number, pa: number): void {
+    if (!this.ram.contains(pa, 4)) this.clock.tick(MMIO_CYCLES);
+    this.bus.cpuWrite32(pa, value >>> 0);
+  }
+
+  /** Advance simulated time: background traffic runs, busy invalidations complete. */
+  run(cycles: number): void {
+    if (!Number.isFinite(cycles) || cycles < 0) throw new Error(`run: bad cycle count ${cycles}`);
+    this.clock.advance(cycles);
+  }
+
+  snapshot(): SocSnapshot {
+    return {
+      now: this.clock.now(),
+      rng: this.rng.getState(),
+      ram: this.ram.snapshot(),
+      cache: this.cache.snapshot(),
+      findings: this.findings.snapshot(),
+      irqs: this.irqs.snapshot(),
+      domains: [...this.domains].map(([n, d]) => [n, d.on]),
+      clocks: [...this.gates].map(([n, c]) => [n, c.on]),
+      iommus: [...this.iommuMap].map(([n, i]) => [n, i.snapshot()]),
+      devices: [...this.deviceMap].map(([n, d]) => [n, d.snapshot()]),
+    };
+  }
+
+  restore(s: SocSnapshot): void {
+    // The clock first: it drops timers, which the models re-arm from their own state.
+    this.clock.restore({ now: s.now });
+    this.rng.setState(s.rng);
+    this.ram.restore(s.ram);
+    this.cache.restore(s.cache);
+    this.findings.restore(s.findings);
+    this.irqs.restore(s.irqs);
+    for (const [n, on] of s.domains) this.domains.get(n)?.restoreLevel(on);
+    for (const [n, on] of s.clocks) {
+      const c = this.gates.get(n);
+      if (c) c.on = on;
+    }
+    for (const [n, snap] of s.iommus) this.iommuMap.get(n)?.restore(snap);
+    for (const [n, snap] of s.devices) this.deviceMap.get(n)?.restore(snap);
+  }
+}
