@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, type IpcMainInvokeEvent } from 'electron';
 import { validateCall, type SessionApi, type SessionMethod } from '../../shared/session-api';
+import { writeFileAtomic } from '../host/files';
 import { SessionHost } from '../host/host';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -61,6 +62,16 @@ async function main(): Promise<void> {
               if (r.canceled || !path) return;
               const loaded = await (host as SessionApi).loadConfig(await readFile(path, 'utf8'), path);
               if (!loaded.ok) dialog.showErrorBox('Invalid SoC config', loaded.errors.map((x) => `${x.file}${x.line ? `:${x.line}` : ''} ${x.path}: ${x.message}`).join('\n'));
+            },
+          },
+          {
+            label: 'Save SoC Config As…',
+            accelerator: 'CmdOrCtrl+Shift+S',
+            click: async () => {
+              const current = await host.configText();
+              if (!current) return;
+              const r = await dialog.showSaveDialog(win, { defaultPath: current.file, filters: [{ name: 'SoC config', extensions: ['json'] }] });
+              if (!r.canceled && r.filePath) await writeFileAtomic(r.filePath, current.text);
             },
           },
           { type: 'separator' },
