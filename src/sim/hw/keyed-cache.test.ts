@@ -46,6 +46,27 @@ describe('KeyedCache', () => {
     );
   });
 
+  it('picks the victim as dense[rng.below(n)] with swap-removal, for small and large capacities', () => {
+    for (const capacity of [1, 7, 64, 0x8000, 0x8001]) {
+      const ref = new Rng(5);
+      const dense: number[] = [];
+      const expected: number[] = [];
+      const got: number[] = [];
+      const c = new KeyedCache<number>(capacity, new Rng(5), (k) => got.push(k));
+      for (let k = 0; k < capacity + 200; k++) {
+        if (dense.length === capacity) {
+          const i = ref.below(dense.length);
+          expected.push(dense[i]!);
+          dense[i] = dense[dense.length - 1]!;
+          dense.pop();
+        }
+        dense.push(k);
+        c.set(k * 4096, k);
+      }
+      expect(got.map((k) => k / 4096)).toEqual(expected);
+    }
+  });
+
   it('replays the same evictions for the same seed, also after snapshot/restore', () => {
     const run = (): number[] => {
       const ev: number[] = [];

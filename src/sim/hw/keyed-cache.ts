@@ -11,6 +11,7 @@ import type { Rng } from '../core/rng';
  */
 export class KeyedCache<V> {
   private readonly mask: number;
+  private readonly shift: number;
   private readonly slotKey: Float64Array;
   private readonly slotUsed: Uint8Array;
   private readonly slotVal: (V | undefined)[];
@@ -30,6 +31,7 @@ export class KeyedCache<V> {
     let bits = 2;
     while (1 << bits < capacity * 4) bits++;
     this.mask = (1 << bits) - 1;
+    this.shift = 32 - bits;
     this.slotKey = new Float64Array(1 << bits);
     this.slotUsed = new Uint8Array(1 << bits);
     this.slotVal = new Array<V | undefined>(1 << bits).fill(undefined);
@@ -38,11 +40,10 @@ export class KeyedCache<V> {
   }
 
   private home(key: number): number {
-    // murmur3's finaliser: TLB keys are page numbers shifted left, which a plain multiply clusters.
-    let h = (key >>> 0) ^ Math.imul((key / 4294967296) >>> 0, 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    return (h ^ (h >>> 16)) & this.mask;
+    // Fibonacci hashing, taking the product's top bits: the low bits of TLB keys (master and size
+    // slots) barely vary, the page number above them does. Keys below 2^32 skip the float division.
+    const lo = key <= 0xffffffff ? key >>> 0 : (key >>> 0) ^ Math.imul((key / 4294967296) >>> 0, 0x85ebca6b);
+    return Math.imul(lo, 0x9e3779b1) >>> this.shift;
   }
 
   private find(key: number): number {
@@ -67,7 +68,7 @@ export class KeyedCache<V> {
       }
     }
     if (this.n >= this.capacity) {
-      const victim = this.dense[this.rng.below(this.n)]!;
+      const victim = this.dense[this.pick()]!;
       const k = this.slotKey[victim]!;
       const v = this.slotVal[victim] as V;
       this.removeSlot(victim);
@@ -81,6 +82,17 @@ export class KeyedCache<V> {
     this.slotVal[i] = value;
     this.slotDense[i] = this.n;
     this.dense[this.n++] = i;
+  }
+
+  /**
+   * rng.below(n), computed without a float modulo: u % n == ((hi % n) * 2^16 + lo) % n for u = hi * 2^16
+   * + lo, and for n <= 2^15 every step stays a small integer. The seeded sequence is unchanged.
+   */
+  private pick(): number {
+    const n = this.n;
+    if (n > 0x8000) return this.rng.below(n);
+    const u = this.rng.nextU32();
+    return (((u >>> 16) % n) * 0x10000 + (u & 0xffff)) % n;
   }
 
   private removeSlot(slot: number): void {

@@ -251,6 +251,9 @@ export class Sun50iH6Iommu implements IommuModel {
   /** PMU counters: [access, hit] per index 0..8. */
   private pmu = new Array<number>(18).fill(0);
 
+  /** Walk results, copied by Tlb.insert: a walk allocates nothing. The prefetch walk has its own. */
+  private readonly walked: TlbLine = { iova: 0, size: SPAGE, pa: 0, perms: PERM_READ | PERM_WRITE, master: -1, aux: 0 };
+  private readonly prefetched: TlbLine = { iova: 0, size: SPAGE, pa: 0, perms: PERM_READ | PERM_WRITE, master: -1, aux: 0 };
   /** Reused success result: the hit path allocates nothing. */
   private readonly ok = { ok: true as const, pa: 0, coherent: false };
 
@@ -454,11 +457,11 @@ export class Sun50iH6Iommu implements IommuModel {
       if (line === undefined) {
         this.st.misses++;
         this.names[m] = master.name;
-        const w = this.walk(m, iova, false);
+        const w = this.walk(iova, false, this.walked);
         if (typeof w === 'string') return this.fault(master, iova, access, w);
         line = w;
         this.macro.insert(line);
-        if ((this.prefetch & (1 << m)) !== 0) this.prefetchNext(m, iova);
+        if ((this.prefetch & (1 << m)) !== 0) this.prefetchNext(iova);
       } else this.st.hits++;
       this.micro[m]!.insert(line);
     } else this.st.hits++;
@@ -476,10 +479,10 @@ export class Sun50iH6Iommu implements IommuModel {
   }
 
   /**
-   * Walk DT then PT for iova. Returns the new entry or the fault reason; quiet walks (prefetch) set no
-   * registers and count nothing.
+   * Walk DT then PT for iova. Returns the new entry (written into out) or the fault reason; quiet walks
+   * (prefetch) set no registers and count nothing.
    */
-  private walk(m: number, iova: number, quiet: boolean): TlbLine | FaultReason {
+  private walk(iova: number, quiet: boolean, out: TlbLine): TlbLine | FaultReason {
     if (!quiet) this.st.walks++;
     const idx = iova >>> 20;
     let dte: number;
@@ -498,17 +501,20 @@ export class Sun50iH6Iommu implements IommuModel {
       const pte = walkRead32(this.ctx, ptePa, this.coherentWalk, this.cfg.name, 'PTE', iova);
       if ((pte & 2) === 0) return 'pte-invalid';
       if ((pte & 0xf0d) !== 0 && !quiet) this.reservedEntry('PTE', ptePa, pte, 0xf0d);
-      return { iova: (iova & ~(SPAGE - 1)) >>> 0, size: SPAGE, pa: (pte & ~(SPAGE - 1)) >>> 0, perms: PERM_READ | PERM_WRITE, master: -1, aux: (pte >>> 4) & 0xf };
+      out.iova = (iova & ~(SPAGE - 1)) >>> 0;
+      out.pa = (pte & ~(SPAGE - 1)) >>> 0;
+      out.aux = (pte >>> 4) & 0xf;
+      return out;
     } catch (e) {
       if (e instanceof BusError) return 'bus-error';
       throw e;
     }
   }
 
-  private prefetchNext(m: number, iova: number): void {
+  private prefetchNext(iova: number): void {
     const next = ((iova & ~(SPAGE - 1)) + SPAGE) >>> 0;
     if (next === 0 || this.macro.lookup(next) !== undefined) return;
-    const w = this.walk(m, next, true);
+    const w = this.walk(next, true, this.prefetched);
     if (typeof w !== 'string') this.macro.insert(w);
   }
 

@@ -71,6 +71,20 @@ describe('Tlb', () => {
     expect(run(7)).toEqual(run(7));
   });
 
+  it('stores a copy of the inserted line, so a caller may reuse its object', () => {
+    const t = new Tlb({ level: 'macro', capacity: 2, rng: new Rng(1) });
+    const l = line(0x1000);
+    t.insert(l);
+    l.iova = 0x2000;
+    l.pa = 0x9000_0000;
+    t.insert(l);
+    expect(t.lookup(0x1000)?.pa).toBe(0x4000_1000);
+    expect(t.lookup(0x2000)?.pa).toBe(0x9000_0000);
+    // Capacity evictions recycle the evicted object for later inserts; contents stay per entry.
+    for (let i = 3; i < 10; i++) t.insert(line(i * 4096));
+    expect(t.lines().map((x) => x.pa - x.iova)).toEqual([0x4000_0000, 0x4000_0000]);
+  });
+
   it('lists entries for the script API and survives snapshot/restore', () => {
     const t = new Tlb({ level: 'macro', capacity: 4, rng: new Rng(1) });
     t.insert({ ...line(0x3000), perms: PERM_READ, aux: 2 });

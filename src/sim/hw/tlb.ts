@@ -4,7 +4,10 @@ import type { Trace } from '../core/trace';
 import { KeyedCache } from './keyed-cache';
 import { PERM_READ, PERM_WRITE, type AccessKind, type TlbEntry } from './types';
 
-/** One cached translation. Stored objects are returned by lookup(): callers must not mutate them. */
+/**
+ * One cached translation. Stored objects are returned by lookup(): callers must not mutate them, nor
+ * keep them past the next insert (insert copies into an object recycled from a capacity eviction).
+ */
 export interface TlbLine {
   /** IOVA of the first byte covered (aligned to size). */
   iova: number;
@@ -43,7 +46,7 @@ const log2 = (n: number): number => 31 - Math.clz32(n);
  * until an invalidation that covers it arrives or capacity evicts it, so a driver that forgets an
  * invalidation keeps seeing the stale translation, as on silicon.
  *
- * Lookup is one Map probe per page size present (one for 4 KiB-only IOMMUs) and allocates nothing.
+ * Lookup is one hash probe per page size present (one for 4 KiB-only IOMMUs) and allocates nothing.
  * Address masks operate on 32-bit IOVAs, the space of the IOMMUs that use mask invalidation;
  * invalidateRange works on any address.
  */
@@ -53,11 +56,17 @@ export class Tlb {
   private readonly tagMaster: boolean;
   /** Page shifts present, indexed by size slot. */
   private shifts: number[] = [];
+  /** The last evicted line, reused by the next insert: a walk that evicts allocates nothing. */
+  private spare: TlbLine | undefined;
 
   constructor(opts: TlbOptions) {
     this.level = opts.level;
     this.tagMaster = opts.tagMaster ?? false;
-    this.cache = new KeyedCache<TlbLine>(opts.capacity, opts.rng, opts.onEvict && ((_k, v) => opts.onEvict!(v)));
+    const onEvict = opts.onEvict;
+    this.cache = new KeyedCache<TlbLine>(opts.capacity, opts.rng, (_k, v) => {
+      onEvict?.(v);
+      this.spare = v;
+    });
   }
 
   get size(): number {
@@ -82,11 +91,19 @@ export class Tlb {
     return undefined;
   }
 
-  /** Insert (or replace) a translation; capacity may evict a random other entry. */
+  /** Insert (or replace) a copy of line; capacity may evict a random other entry. */
   insert(line: TlbLine): void {
     const shift = log2(line.size);
     const slot = this.shifts[0] === shift && line.size === 1 << shift ? 0 : this.slotFor(line.size);
-    this.cache.set(this.key(slot, line.iova, shift, line.master), line);
+    const l = this.spare ?? { iova: 0, size: 0, pa: 0, perms: 0, master: 0, aux: 0 };
+    this.spare = undefined;
+    l.iova = line.iova;
+    l.size = line.size;
+    l.pa = line.pa;
+    l.perms = line.perms;
+    l.master = line.master;
+    l.aux = line.aux;
+    this.cache.set(this.key(slot, line.iova, shift, line.master), l);
   }
 
   /** Size slot for a page size, adding it on first use (kept out of insert's fast path). */
