@@ -2,16 +2,17 @@
 export class Rng {
   private state: number;
 
+  // The state is kept as a signed 32-bit integer so V8 keeps it a small integer (no heap numbers).
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.state = seed | 0;
   }
 
   /** Next 32-bit unsigned value. */
   nextU32(): number {
-    this.state = (this.state + 0x9e3779b9) >>> 0;
+    this.state = (this.state + 0x9e3779b9) | 0;
     let z = this.state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
     return (z ^ (z >>> 16)) >>> 0;
   }
 
@@ -21,10 +22,10 @@ export class Rng {
   }
 
   getState(): number {
-    return this.state;
+    return this.state >>> 0;
   }
 
   setState(s: number): void {
-    this.state = s >>> 0;
+    this.state = s | 0;
   }
 }
