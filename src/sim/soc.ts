@@ -20,6 +20,10 @@ import { createRockchipIommu } from './hw/rockchip';
 import { createSun50iH6Iommu } from './hw/sun50i-h6';
 import type { HwContext, IommuModel } from './hw/types';
 import type { Finding } from './core/findings';
+import { runOp } from './core/coop';
+import { iommuDrivers } from './kernel/drivers';
+import { Kernel, type KernelDriver } from './kernel/kernel';
+import { busPort } from './kernel/port';
 import type { BlockInfo } from '../shared/session-api';
 
 /** The IOMMU models the engine can build, by config `model`. */
@@ -27,6 +31,15 @@ export const IOMMU_MODELS: ReadonlyMap<string, IommuFactory> = createIommuRegist
   'sun50i-h6': createSun50iH6Iommu,
   rockchip: createRockchipIommu,
 });
+
+/**
+ * RAM the kernel's page allocator owns: the top half of DRAM. Register-level scripts build tables
+ * by hand in the bottom half, so the two never collide.
+ */
+export function kernelRam(base: number, size: number): { base: number; size: number } {
+  const half = Math.floor(size / 2 / 0x400000) * 0x400000;
+  return { base: base + size - half, size: half };
+}
 
 /** Cycles a CPU MMIO access costs, so driver poll loops make progress in simulated time. */
 const MMIO_CYCLES = 20;
@@ -62,6 +75,7 @@ export class Soc {
   readonly rng: Rng;
   readonly irqs: IrqLines;
   readonly ctx: HwContext;
+  private kernelInstance: Kernel | null = null;
   private readonly domains = new Map<string, PowerDomain>();
   private readonly gates = new Map<string, ClockGate>();
   private readonly iommuMap = new Map<string, IommuModel>();
@@ -72,6 +86,7 @@ export class Soc {
     readonly config: SocConfig,
     readonly seed: number = config.seed ?? 1,
     registry: ReadonlyMap<string, IommuFactory> = IOMMU_MODELS,
+    private readonly drivers: Iterable<KernelDriver> = iommuDrivers(),
   ) {
     const [mem, ...more] = config.memory;
     if (!mem) throw new Error('config has no memory');
@@ -125,6 +140,30 @@ export class Soc {
       if (cfg.powerDomain !== undefined) this.domainNamed(cfg.powerDomain, cfg.name).add(dev);
     }
     for (const dev of this.deviceMap.values()) dev.startTraffic();
+
+  }
+
+  /**
+   * The Linux-modelled driver layer on this SoC, booted on first use (IOMMU drivers probed, masters
+   * added to their default domains), so a SoC driven only by registers stays as reset left it.
+   */
+  get kernel(): Kernel {
+    if (this.kernelInstance) return this.kernelInstance;
+    const mem = this.config.memory[0]!;
+    const k = new Kernel({
+      config: this.config,
+      // Kernel MMIO costs time and lets due timers (background DMA, PM timers) run in between.
+      port: busPort(this.bus, (cycles) => this.clock.advance(cycles)),
+      clock: this.clock,
+      trace: this.trace,
+      findings: this.findings,
+      drivers: this.drivers,
+      zero: (pa, len) => this.cache.write(pa, new Uint8Array(len)),
+      ram: [kernelRam(num(mem.base), num(mem.size))],
+    });
+    this.kernelInstance = k;
+    runOp(k.boot());
+    return k;
   }
 
   private domainNamed(name: string, user: string): PowerDomain {

@@ -116,6 +116,10 @@ export interface IommuOps {
   iotlbSyncMap?(domain: IommuDomain, iova: number, size: number): Op<number>;
   iotlbSync?(domain: IommuDomain, gather: IotlbGather): Op<void>;
   flushIotlbAll?(domain: IommuDomain): Op<void>;
+  /** After kernel.driver(name).setVariant changed the variant object. */
+  variantChanged?(): void;
+  /** The instance's interrupt handler: true for IRQ_HANDLED. */
+  irq?(): Op<boolean>;
 }
 
 export interface IommuCoreOptions {

@@ -23,6 +23,7 @@ import {
   type IommuOps,
 } from './iommu-core';
 import { KernelLog } from './klog';
+import { Kprobes } from './kprobes';
 import { PageAllocator } from './page-alloc';
 import { RuntimePm, type LinkFlag, type PmClock, type PmDeviceState, type RpmStatus } from './pm';
 import type { KernelPort } from './port';
@@ -40,6 +41,10 @@ export interface DriverContext {
   readonly log: KernelLog;
   readonly findings?: FindingSink;
   readonly now: () => number;
+  /** Simulated cycles per microsecond, for poll intervals and timeouts. */
+  readonly cyclesPerUs: number;
+  /** Where the driver declares its probe-able functions and fires their probes. */
+  readonly kprobes: Kprobes;
 }
 
 /**
@@ -130,7 +135,17 @@ export interface KernelApi {
   };
   deviceLinkAdd(consumer: string, supplier: string, flags: LinkFlag[]): Promise<void>;
   deviceLinkDel(consumer: string, supplier: string): Promise<void>;
+  /** The driver instance; variant is a snapshot, changed through setVariant. */
   driver(iommu: string): { name: string; model: string; variant: Record<string, string | number | boolean>; setVariant(p: Record<string, string | number | boolean>): void };
+  /** register_kprobe: handler runs when kernel code enters symbol. Returns the probe id. */
+  kprobe(symbol: string, handler: () => unknown): Promise<number>;
+  /** register_kretprobe: handler runs when the function returns. */
+  kretprobe(symbol: string, handler: () => unknown): Promise<number>;
+  unregisterKprobe(id: number): Promise<void>;
+  /** The probe-able symbols of the probed drivers. */
+  kprobeSymbols(): string[];
+  /** Run the IOMMU driver's interrupt handler, as the GIC would on its line: true if handled. */
+  handleIrq(iommu: string): Promise<boolean>;
 }
 
 export class Kernel {
@@ -139,6 +154,7 @@ export class Kernel {
   readonly core: IommuCore;
   readonly dma: DmaIommu;
   readonly log: KernelLog;
+  readonly kprobes = new Kprobes();
   readonly api: KernelApi;
   private readonly drivers = new Map<string, KernelDriver>();
   private readonly now: () => number;
@@ -190,6 +206,8 @@ export class Kernel {
         log: this.log,
         findings: this.opts.findings,
         now: this.now,
+        cyclesPerUs: (this.opts.cyclesPerMs ?? 1000) / 1000,
+        kprobes: this.kprobes,
       };
       const r = yield* drv.probe(ctx);
       if (typeof r === 'number') {
@@ -305,11 +323,24 @@ export class Kernel {
         return {
           name: o.name,
           model: o.model,
-          variant: o.variant,
+          variant: { ...o.variant },
           setVariant: (p) => {
+            for (const [k, v] of Object.entries(p)) {
+              const cur = o.variant[k];
+              if (cur !== undefined && typeof cur !== typeof v) throw new TypeError(`${iommu}: variant ${k} is a ${typeof cur}, not ${JSON.stringify(v)}`);
+            }
             Object.assign(o.variant, p);
+            o.variantChanged?.();
           },
         };
+      },
+      kprobe: async (symbol, handler) => this.kprobes.register(symbol, 'entry', () => handler()),
+      kretprobe: async (symbol, handler) => this.kprobes.register(symbol, 'return', () => handler()),
+      unregisterKprobe: async (id) => this.kprobes.unregister(id),
+      kprobeSymbols: () => this.kprobes.known(),
+      handleIrq: (iommu) => {
+        const o = ops(iommu);
+        return o.irq ? run(o.irq()) : Promise.resolve(false);
       },
     };
   }

@@ -262,15 +262,29 @@ ${registerTypes(byType(blocks))}
   type DmaDirection = 'to-device' | 'from-device' | 'bidirectional';
   type PmStatus = 'active' | 'suspended' | 'resuming' | 'suspending';
   type DeviceLinkFlag = 'pm-runtime' | 'stateless' | 'rpm-active';
-  /** The driver's historic variants. */
+  /** The driver's historic variants (each driver has the keys that apply to it). */
   interface DriverVariant {
+    /** Rockchip: zap first/last IOVA after the PTE update (upstream) or before it (P1). */
     zapOrder: 'after-update' | 'before-update';
     tableInstall: 'cmpxchg' | 'store';
     splitLock: boolean;
+    /** H6: clean written table entries for the non-coherent walker (false: P6). */
     flushTables: boolean;
+    /** H6: detach a live domain (TTB off, invalidate) before freeing it (false: P7). */
     detachBeforeFree: boolean;
+    /** H6 first posting: program the hardware only from runtime-PM resume (P8). */
     programInResumeOnly: boolean;
+    /** H6: flush TLBs and PTW cache when a domain is switched in (false: P9). */
+    invalidateOnSwitch: boolean;
     [option: string]: string | number | boolean;
+  }
+  /** One probed IOMMU driver instance. */
+  interface Driver {
+    readonly name: string;
+    readonly model: string;
+    /** A snapshot: read kernel.driver(name).variant again after setVariant. */
+    readonly variant: DriverVariant;
+    setVariant(changes: Partial<DriverVariant>): void;
   }
   /** The Linux-modelled driver layer. */
   interface Kernel {
@@ -279,7 +293,7 @@ ${registerTypes(byType(blocks))}
     /** 0 or -errno. */
     attachDevice(d: Domain, dev: string): Promise<number>;
     detachDevice(d: Domain, dev: string): Promise<void>;
-    /** 0, -EEXIST, -EINVAL or -ENOMEM. */
+    /** 0, -EEXIST, -EINVAL, -ENOMEM (H6: -EBUSY, Rockchip: -EADDRINUSE on an existing mapping). */
     map(d: Domain, iova: Addr, pa: Addr, size: number, prot: number): Promise<number>;
     /** Bytes unmapped. */
     unmap(d: Domain, iova: Addr, size: number): Promise<number>;
@@ -290,7 +304,8 @@ ${registerTypes(byType(blocks))}
     readonly IOMMU_CACHE: 4;
     readonly IOMMU_NOEXEC: 8;
     readonly IOMMU_MMIO: 16;
-    /** Physical address of count contiguous pages. */
+    readonly IOMMU_PRIV: 32;
+    /** Physical address of count contiguous pages (from the top half of DRAM, which the kernel owns). */
     allocPages(count?: number): Promise<number>;
     freePages(pa: Addr): Promise<void>;
     readonly dma: {
@@ -300,17 +315,37 @@ ${registerTypes(byType(blocks))}
       allocCoherent(dev: string, size: number): Promise<{ iova: number; pa: number }>;
       freeCoherent(dev: string, size: number, iova: Addr): Promise<void>;
       mapSg(dev: string, segments: { pa: Addr; len: number }[], dir: DmaDirection): Promise<{ iova: number; len: number }[]>;
+      unmapSg(dev: string, segments: { iova: number; len: number }[], dir: DmaDirection): Promise<void>;
+      syncSingleForCpu(dev: string, iova: Addr, size: number, dir: DmaDirection): Promise<void>;
+      syncSingleForDevice(dev: string, iova: Addr, size: number, dir: DmaDirection): Promise<void>;
     };
     readonly pm: {
       getSync(dev: string): Promise<number>;
       put(dev: string): Promise<number>;
+      putSync(dev: string): Promise<number>;
+      putAutosuspend(dev: string): Promise<number>;
+      getIfInUse(dev: string): number;
+      markLastBusy(dev: string): void;
       status(dev: string): PmStatus;
-      setControl(dev: string, control: 'on' | 'auto'): Promise<void>;
+      /** power/control: 'on' forbids runtime suspend. 0 or -errno. */
+      setControl(dev: string, control: 'on' | 'auto'): Promise<number>;
       /** CONFIG_PM. */
-      setEnabled(enabled: boolean): Promise<void>;
+      setEnabled(enabled: boolean): void;
+      useAutosuspend(dev: string, use: boolean): Promise<void>;
+      setAutosuspendDelay(dev: string, ms: number): Promise<void>;
     };
     deviceLinkAdd(consumer: string, supplier: string, flags: DeviceLinkFlag[]): Promise<void>;
-    driver(iommu: string): { readonly variant: DriverVariant };
+    deviceLinkDel(consumer: string, supplier: string): Promise<void>;
+    driver(iommu: string): Driver;
+    /** register_kprobe: handler runs when kernel code enters symbol, between two kernel steps. Returns the id. */
+    kprobe(symbol: string, handler: () => unknown): Promise<number>;
+    /** register_kretprobe: handler runs when the function returns. */
+    kretprobe(symbol: string, handler: () => unknown): Promise<number>;
+    unregisterKprobe(id: number): Promise<void>;
+    /** The symbols the probed drivers offer to kprobes. */
+    kprobeSymbols(): string[];
+    /** Run the IOMMU driver's interrupt handler, as the GIC would on its line: true if handled. */
+    handleIrq(iommu: string): Promise<boolean>;
   }
 
   // ---- explore ------------------------------------------------------------------------------
@@ -435,6 +470,7 @@ declare module 'soc-console' {
   export type DomainType = SocConsole.DomainType;
   export type DmaDirection = SocConsole.DmaDirection;
   export type DriverVariant = SocConsole.DriverVariant;
+  export type Driver = SocConsole.Driver;
   export type Explore = SocConsole.Explore;
   export type ExploreSpec = SocConsole.ExploreSpec;
   export type ExploreResult = SocConsole.ExploreResult;
