@@ -61,7 +61,7 @@ describe('SoC config validation', () => {
   });
 
   it('validates every shipped preset', () => {
-    for (const name of ['sun50i-h6', 'rk3399']) {
+    for (const name of ['sun50i-h6', 'rk3399', 'mt8183', 'arm64-smmu']) {
       const path = `resources/socs/${name}.soc.json`;
       let t: string;
       try {
