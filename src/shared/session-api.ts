@@ -7,8 +7,10 @@ import type { Finding } from '../sim/core/findings';
 import type { TraceEvent } from '../sim/core/trace';
 import type { BlockMeta } from '../sim/regs/dsl';
 import type { Fault, IommuStats, TlbEntry, WalkCacheEntry } from '../sim/hw/types';
+import type { CheckedTlbEntry, CheckedWalkCacheEntry, DeviceTree, TraceWindow } from '../sim/views/types';
 
 export type { Finding, TraceEvent, BlockMeta, Fault, IommuStats, TlbEntry, WalkCacheEntry };
+export type { DeviceTree, CheckedTlbEntry, CheckedWalkCacheEntry, TraceWindow };
 
 export interface ConfigError {
   /** File the error is in. */
@@ -39,6 +41,18 @@ export interface RegisterValue {
   offset: number;
   /** null: not read, because reading has a side effect. */
   value: number | null;
+}
+
+/** One IOMMU as the TLB view shows it: caches checked against the tables in memory, and counters. */
+export interface IommuInspection {
+  name: string;
+  model: string;
+  powered: boolean;
+  /** Simulated time of the snapshot, in cycles (the x of a stats sample). */
+  now: number;
+  stats: IommuStats;
+  tlb: CheckedTlbEntry[];
+  walkCache: CheckedWalkCacheEntry[];
 }
 
 export interface ScriptError {
@@ -82,6 +96,11 @@ export type SessionEvent =
   | { type: 'output'; runId: number; stream: 'log' | 'error'; text: string }
   | { type: 'test'; runId: number; result: TestResult }
   | { type: 'run-end'; runId: number; result: ScriptRunResult }
+  /**
+   * An exploration's progress (runs done, estimated total, failing runs so far); the last one of an
+   * exploration has done: true and its failing schedules, to print or paste into explore.replay.
+   */
+  | { type: 'explore-progress'; runId: number; runs: number; estimated: number; failures: number; done: boolean; schedules?: { schedule: number[]; error?: string }[] }
   | { type: 'config-loaded'; name: string; file: string }
   | { type: 'worker-restarted'; reason: string }
   | { type: 'state-changed' };
@@ -111,6 +130,24 @@ export interface SessionApi {
   tlb(iommu: string): Promise<TlbEntry[]>;
   walkCache(iommu: string): Promise<WalkCacheEntry[]>;
   traceEvents(): Promise<TraceEvent[]>;
+
+  // ---- console views (read-only, no side effects on the simulation) ----
+  /** The published SoC config JSON Schema (resources/schema/soc.schema.json), as text. */
+  configSchema(): Promise<string>;
+  /** Simulated time in cycles (0 when no config is loaded). */
+  simTime(): Promise<number>;
+  /** IOMMUs, masters and power domains with live power state. */
+  deviceTree(): Promise<DeviceTree>;
+  /** Addresses of the 4 KiB frames overlapping [pa, pa+len) that were ever written. */
+  touchedFrames(pa: number, len: number): Promise<number[]>;
+  /** Addresses of dirty (un-cleaned) CPU cache lines overlapping [pa, pa+len). */
+  dirtyLines(pa: number, len: number): Promise<number[]>;
+  /** TLB and walk cache of an IOMMU, each entry checked against the tables in memory (stale). */
+  inspectIommu(iommu: string): Promise<IommuInspection>;
+  /** Trace events overlapping [from, to] (cycles), evenly thinned to at most limit. */
+  traceWindow(from: number, to: number, limit: number): Promise<TraceWindow>;
+  /** The whole trace ring as Chrome/Perfetto trace-event JSON text. */
+  perfettoTrace(): Promise<string>;
 }
 
 export type SessionMethod = keyof SessionApi;
@@ -122,6 +159,10 @@ const u32: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0
 const addr: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 52;
 const len: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 1 << 20;
 const view: Check = (v) => v === 'cpu' || v === 'ram';
+/** A range length for frame and line queries: the whole of a 40-bit physical space at most. */
+const span: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2 ** 40;
+const time: Check = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
+const limit: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 100_000;
 const runReq: Check = (v) => {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
@@ -152,6 +193,14 @@ export const SESSION_METHODS: Record<SessionMethod, Check[]> = {
   tlb: [name],
   walkCache: [name],
   traceEvents: [],
+  configSchema: [],
+  simTime: [],
+  deviceTree: [],
+  touchedFrames: [addr, span],
+  dirtyLines: [addr, span],
+  inspectIommu: [name],
+  traceWindow: [time, time, limit],
+  perfettoTrace: [],
 };
 
 /** Validate an untrusted call; returns an error message or null. */
@@ -175,6 +224,8 @@ export function encodeJson(v: unknown): string {
 }
 
 export function decodeJson(s: string): unknown {
+  // A reviver costs a call per value; large view payloads (trace windows) carry neither tag.
+  if (!s.includes('"$u8"') && !s.includes('"$big"')) return JSON.parse(s);
   return JSON.parse(s, (_k, x: unknown) => {
     if (x && typeof x === 'object' && '$u8' in x && typeof (x as { $u8: unknown }).$u8 === 'string') return base64ToBytes((x as { $u8: string }).$u8);
     if (x && typeof x === 'object' && '$big' in x && typeof (x as { $big: unknown }).$big === 'string') return BigInt((x as { $big: string }).$big);

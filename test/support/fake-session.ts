@@ -92,4 +92,28 @@ export class FakeSession implements WebSession {
   async traceEvents() {
     return [];
   }
+  async configSchema() {
+    return '{}';
+  }
+  async simTime() {
+    return 0;
+  }
+  async deviceTree() {
+    return { name: 'fake', memory: [], iommus: [], devices: [], powerDomains: [] };
+  }
+  async touchedFrames() {
+    return [];
+  }
+  async dirtyLines() {
+    return [];
+  }
+  async inspectIommu(iommu: string) {
+    return { name: iommu, model: 'sun50i-h6', powered: true, now: 0, stats: { hits: 0, misses: 0, walks: 0, faults: 0 }, tlb: [], walkCache: [] };
+  }
+  async traceWindow() {
+    return { events: [], total: 0, extent: null };
+  }
+  async perfettoTrace() {
+    return '{"traceEvents":[]}';
+  }
 }

@@ -25,6 +25,20 @@ describe('session API call validation (IPC and WebSocket)', () => {
     expect(validateCall('listBlocks', 'nope')).toMatch(/expected 0/);
   });
 
+  it('validates the console view methods', () => {
+    expect(validateCall('touchedFrames', [0, 2 ** 32])).toBeNull();
+    expect(validateCall('touchedFrames', [0, 2 ** 41])).toMatch(/argument 2/);
+    expect(validateCall('dirtyLines', [-1, 64])).toMatch(/argument 1/);
+    expect(validateCall('inspectIommu', ['iommu0'])).toBeNull();
+    expect(validateCall('inspectIommu', [''])).toMatch(/argument 1/);
+    expect(validateCall('traceWindow', [0, 1e9, 20_000])).toBeNull();
+    expect(validateCall('traceWindow', [0, Infinity, 10])).toMatch(/argument 2/);
+    expect(validateCall('traceWindow', [0, 10, 0])).toMatch(/argument 3/);
+    expect(validateCall('traceWindow', [0, 10, 1.5])).toMatch(/argument 3/);
+    expect(validateCall('perfettoTrace', [])).toBeNull();
+    expect(validateCall('configSchema', [1])).toMatch(/expected 0/);
+  });
+
   it('every method has a validator', () => {
     expect(Object.keys(SESSION_METHODS).length).toBeGreaterThan(10);
   });

@@ -67,6 +67,7 @@ export class SessionHost implements SessionApi {
   private constructor(
     private readonly entry: WorkerEntry,
     private readonly presetsDir: string,
+    private readonly schemaDir: string,
     private readonly graceMs: number,
     private readonly defaultTimeoutMs: number,
   ) {}
@@ -75,6 +76,7 @@ export class SessionHost implements SessionApi {
     const host = new SessionHost(
       opts.worker ?? defaultWorkerEntry(),
       opts.presetsDir ?? join(resourcesDir(), 'socs'),
+      join(resourcesDir(), 'schema'),
       opts.watchdogGraceMs ?? 3000,
       opts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS,
     );
@@ -220,6 +222,38 @@ export class SessionHost implements SessionApi {
 
   traceEvents(): ReturnType<SessionApi['traceEvents']> {
     return this.call((api) => api.traceEvents());
+  }
+
+  async configSchema(): Promise<string> {
+    return readFile(join(this.schemaDir, 'soc.schema.json'), 'utf8');
+  }
+
+  simTime(): Promise<number> {
+    return this.call((api) => api.simTime());
+  }
+
+  deviceTree(): ReturnType<SessionApi['deviceTree']> {
+    return this.call((api) => api.deviceTree());
+  }
+
+  touchedFrames(pa: number, len: number): Promise<number[]> {
+    return this.call((api) => api.touchedFrames(pa, len));
+  }
+
+  dirtyLines(pa: number, len: number): Promise<number[]> {
+    return this.call((api) => api.dirtyLines(pa, len));
+  }
+
+  inspectIommu(iommu: string): ReturnType<SessionApi['inspectIommu']> {
+    return this.call((api) => api.inspectIommu(iommu));
+  }
+
+  traceWindow(from: number, to: number, limit: number): ReturnType<SessionApi['traceWindow']> {
+    return this.call((api) => api.traceWindow(from, to, limit));
+  }
+
+  perfettoTrace(): Promise<string> {
+    return this.call((api) => api.perfettoTrace());
   }
 
   /**

@@ -29,6 +29,13 @@ const api: WorkerApi = {
   tlb: async (name) => session.tlb(name),
   walkCache: async (name) => session.walkCache(name),
   traceEvents: async () => session.traceEvents(),
+  simTime: async () => session.simTime(),
+  deviceTree: async () => session.deviceTree(),
+  touchedFrames: async (pa, len) => session.touchedFrames(pa, len),
+  dirtyLines: async (pa, len) => session.dirtyLines(pa, len),
+  inspectIommu: async (name) => session.inspectIommu(name),
+  traceWindow: async (from, to, limit) => session.traceWindow(from, to, limit),
+  perfettoTrace: async () => session.perfettoTrace(),
 };
 
 Comlink.expose(api, nodeEndpoint(port));

@@ -2,9 +2,9 @@ import type { ScriptRunRequest, ScriptRunResult, SessionApi, SessionEvent } from
 
 /**
  * What the sim worker exposes over Comlink: the session API minus what only the host can do
- * (presets live on disk; stopping means restarting the worker).
+ * (presets and the config schema live on disk; stopping means restarting the worker).
  */
-export type WorkerApi = Omit<SessionApi, 'listPresets' | 'loadPreset' | 'stopScript' | 'runScript'> & {
+export type WorkerApi = Omit<SessionApi, 'listPresets' | 'loadPreset' | 'stopScript' | 'runScript' | 'configSchema'> & {
   /** The host numbers runs, so ids stay unique across worker restarts. */
   runScript(req: ScriptRunRequest, runId: number): Promise<ScriptRunResult>;
 };

@@ -5,6 +5,8 @@ import { api } from '../api/client';
 
 export const SCRIPT_FILE = 'script.ts';
 const STORAGE_KEY = 'soc-console.script';
+/** Output lines kept: a chatty script must not grow the page without bound. */
+const MAX_OUTPUT_LINES = 5000;
 
 const EXAMPLE = `// Driver test script: soc, kernel, expect and test are globals (see completion).
 test('the IOMMU is present', async () => {
@@ -30,7 +32,16 @@ export interface RevealRequest {
 export const useScriptStore = defineStore('script', () => {
   const source = ref(localStorage.getItem(STORAGE_KEY) ?? EXAMPLE);
   const running = ref(false);
-  const output = ref<OutputLine[]>([]);
+  /** When the current run started (performance.now()), and its elapsed time, ticking while it runs. */
+  const startedAt = ref(0);
+  const elapsedMs = ref(0);
+  const output = shallowRef<OutputLine[]>([]);
+  /** Lines dropped from the head of the output to respect MAX_OUTPUT_LINES. */
+  const dropped = ref(0);
+  // Output arrives in bursts of hundreds of events per second; the pane re-renders once per frame.
+  let pending: OutputLine[] = [];
+  let flushQueued = false;
+  let ticker: ReturnType<typeof setInterval> | undefined;
   const tests = shallowRef<TestResult[]>([]);
   const result = shallowRef<ScriptRunResult | null>(null);
   const runError = shallowRef<ScriptError | null>(null);
@@ -55,7 +66,12 @@ export const useScriptStore = defineStore('script', () => {
   async function run(): Promise<ScriptRunResult | null> {
     if (running.value) return null;
     running.value = true;
+    startedAt.value = performance.now();
+    elapsedMs.value = 0;
+    ticker = setInterval(() => (elapsedMs.value = performance.now() - startedAt.value), 100);
     output.value = [];
+    pending = [];
+    dropped.value = 0;
     tests.value = [];
     result.value = null;
     runError.value = null;
@@ -67,6 +83,9 @@ export const useScriptStore = defineStore('script', () => {
       runError.value = { message: e instanceof Error ? e.message : String(e), file: SCRIPT_FILE };
       return null;
     } finally {
+      clearInterval(ticker);
+      elapsedMs.value = performance.now() - startedAt.value;
+      flushOutput();
       running.value = false;
     }
   }
@@ -81,10 +100,25 @@ export const useScriptStore = defineStore('script', () => {
     runError.value = r.error ?? null;
   }
 
+  function flushOutput(): void {
+    flushQueued = false;
+    if (pending.length === 0) return;
+    const all = output.value.concat(pending);
+    pending = [];
+    const over = all.length - MAX_OUTPUT_LINES;
+    if (over > 0) dropped.value += over;
+    output.value = over > 0 ? all.slice(over) : all;
+  }
+
   /** Streamed events: output and per-test results arrive before runScript resolves. */
   function onEvent(e: SessionEvent): void {
-    if (e.type === 'output') output.value.push({ stream: e.stream, text: e.text });
-    else if (e.type === 'test' && running.value) tests.value = [...tests.value, e.result];
+    if (e.type === 'output') {
+      pending.push({ stream: e.stream, text: e.text });
+      if (!flushQueued) {
+        flushQueued = true;
+        requestAnimationFrame(flushOutput);
+      }
+    } else if (e.type === 'test' && running.value) tests.value = [...tests.value, e.result];
     else if (e.type === 'run-end') finish(e.result);
   }
 
@@ -93,5 +127,5 @@ export const useScriptStore = defineStore('script', () => {
     reveal.value = { line: err.line, column: err.column ?? 1, message: err.message, seq: ++revealSeq };
   }
 
-  return { source, running, output, tests, result, runError, reveal, summary, locatedErrors, run, stop, onEvent, revealError };
+  return { source, running, startedAt, elapsedMs, output, dropped, tests, result, runError, reveal, summary, locatedErrors, run, stop, onEvent, revealError };
 });

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { BlockInfo, BlockMeta, RegisterValue } from '../../shared/session-api';
+import type { BlockInfo, BlockMeta, DeviceTree, RegisterValue } from '../../shared/session-api';
 import { api } from '../api/client';
 import { decodeFields, type DecodedField } from '../registers';
 
@@ -10,7 +10,10 @@ export interface RegisterView {
   name: string;
   offset: number;
   access: string;
-  /** null: not read, because reading has a side effect. */
+  reset: number;
+  /** Reading has a side effect: never read implicitly. */
+  sideEffect: boolean;
+  /** null: not read (side effect, or the block is powered off). */
   value: number | null;
   /** The value differs from the previous snapshot of this block. */
   changed: boolean;
@@ -18,16 +21,20 @@ export interface RegisterView {
   fields: DecodedField[];
 }
 
-/** The loaded SoC: presets, blocks, and the register snapshot of the selected block. */
+/** The loaded SoC: presets, blocks, the device tree, time, and the register snapshot of the selected block. */
 export const useSessionStore = defineStore('session', () => {
   const presets = ref<string[]>([]);
   const preset = ref<string>('');
   const socName = ref<string>('');
+  const configFile = ref<string>('');
   const blocks = shallowRef<BlockInfo[]>([]);
+  const tree = shallowRef<DeviceTree | null>(null);
+  const simTime = ref(0);
   const selected = ref<string | null>(null);
   const meta = shallowRef<BlockMeta | null>(null);
   const values = shallowRef<RegisterValue[]>([]);
-  const previous = new Map<string, number | null>();
+  /** Values before the last refresh, for change highlighting. */
+  const previous = shallowRef(new Map<string, number | null>());
   const error = ref<string | null>(null);
   // Responses for an older selection must not overwrite a newer one.
   let readSeq = 0;
@@ -40,15 +47,17 @@ export const useSessionStore = defineStore('session', () => {
     const byName = new Map(values.value.map((v) => [v.name, v.value]));
     return m.registers.map((r) => {
       const value = r.readSideEffect ? null : (byName.get(r.name) ?? null);
-      const prev = previous.get(r.name);
+      const prev = previous.value.get(r.name);
       return {
         name: r.name,
         offset: r.offset,
         access: r.access,
+        reset: r.reset,
+        sideEffect: r.readSideEffect,
         value,
-        changed: prev !== undefined && prev !== value,
+        changed: prev !== undefined && prev !== null && value !== null && prev !== value,
         doc: r.doc,
-        fields: value === null ? [] : decodeFields(r, value),
+        fields: decodeFields(r, value, prev ?? null),
       };
     });
   });
@@ -56,6 +65,14 @@ export const useSessionStore = defineStore('session', () => {
   async function start(): Promise<void> {
     await guard(async () => {
       presets.value = await api.listPresets();
+      const loaded = await api.configText();
+      if (loaded) {
+        // The host kept a config (a renderer reload): show it rather than replacing it.
+        configFile.value = loaded.file;
+        preset.value = presets.value.find((p) => loaded.file.endsWith(`/${p}.soc.json`)) ?? '';
+        await reloadBlocks();
+        return;
+      }
       const initial = presets.value.includes(DEFAULT_PRESET) ? DEFAULT_PRESET : presets.value[0];
       if (initial) await loadPreset(initial);
     });
@@ -69,9 +86,18 @@ export const useSessionStore = defineStore('session', () => {
         return;
       }
       preset.value = name;
+      configFile.value = r.file;
       socName.value = r.name;
       await reloadBlocks();
     });
+  }
+
+  /** After a config was loaded elsewhere (config editor, session file): follow it. */
+  async function configLoaded(name: string, file: string): Promise<void> {
+    socName.value = name;
+    configFile.value = file;
+    preset.value = presets.value.find((p) => file.endsWith(`/${p}.soc.json`)) ?? '';
+    await guard(reloadBlocks);
   }
 
   /**
@@ -86,15 +112,19 @@ export const useSessionStore = defineStore('session', () => {
   }
 
   async function reloadBlocks(): Promise<void> {
-    blocks.value = await api.listBlocks();
-    const keep = blocks.value.some((b) => b.name === selected.value);
-    const first = blocks.value.find((b) => b.kind === 'iommu') ?? blocks.value[0];
+    const [b, t, now] = await Promise.all([api.listBlocks(), api.deviceTree(), api.simTime()]);
+    blocks.value = b;
+    tree.value = t;
+    simTime.value = now;
+    if (!socName.value) socName.value = t.name;
+    const keep = blocks.value.some((x) => x.name === selected.value && x.kind === 'iommu');
+    const first = blocks.value.find((x) => x.kind === 'iommu') ?? blocks.value[0];
     await select(keep ? selected.value : (first?.name ?? null), !keep);
   }
 
   async function select(name: string | null, fresh = true): Promise<void> {
     const seq = ++readSeq;
-    if (fresh) previous.clear();
+    if (fresh) previous.value = new Map();
     selected.value = name;
     if (!name) {
       meta.value = null;
@@ -109,17 +139,21 @@ export const useSessionStore = defineStore('session', () => {
     });
   }
 
-  /** Re-read the selected block, marking registers whose value changed since the last read. */
+  /** Re-read blocks, tree, time and the selected block, marking the registers the last change changed. */
   async function refresh(): Promise<void> {
     await guard(async () => {
-      blocks.value = await api.listBlocks();
       const name = selected.value;
-      if (!name) return;
       const seq = ++readSeq;
-      const v = await api.readRegisters(name);
-      if (seq !== readSeq) return;
-      previous.clear();
-      for (const r of values.value) previous.set(r.name, r.value);
+      const [b, t, now, v] = await Promise.all([api.listBlocks(), api.deviceTree(), api.simTime(), name ? api.readRegisters(name) : Promise.resolve(null)]);
+      blocks.value = b;
+      tree.value = t;
+      simTime.value = now;
+      if (seq !== readSeq || !v) return;
+      // The baseline moves only when something changed: a refresh that finds the same values (a
+      // periodic one, a second one after a write) keeps showing what the last change changed.
+      const same = v.length === values.value.length && v.every((r, i) => r.value === values.value[i]?.value);
+      if (same) return;
+      previous.value = new Map(values.value.map((r) => [r.name, r.value]));
       values.value = v;
     });
   }
@@ -134,5 +168,26 @@ export const useSessionStore = defineStore('session', () => {
     }
   }
 
-  return { presets, preset, socName, blocks, selected, selectedBlock, meta, registers, error, start, loadPreset, resync, reloadBlocks, select, refresh };
+  return {
+    presets,
+    preset,
+    socName,
+    configFile,
+    blocks,
+    tree,
+    simTime,
+    selected,
+    selectedBlock,
+    meta,
+    values,
+    registers,
+    error,
+    start,
+    loadPreset,
+    configLoaded,
+    resync,
+    reloadBlocks,
+    select,
+    refresh,
+  };
 });
