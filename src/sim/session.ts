@@ -9,9 +9,16 @@ import { scriptApiDts } from './script/api-types';
 import { runScript } from './script/run';
 import { Soc } from './soc';
 import { createSocBindings } from './soc-api';
+import { createExploreBinding } from './check/explore-binding';
+import { deviceTree, type DeviceTree } from './views/device-tree';
+import { dirtyLinesIn, touchedFramesIn } from './views/memory';
+import { toPerfetto } from './views/perfetto';
+import { checkTlb, checkWalkCache } from './views/stale-tlb';
+import { traceWindow, type TraceWindow } from './views/trace-window';
 import type {
   BlockInfo,
   BlockMeta,
+  IommuInspection,
   LoadConfigResult,
   RegisterValue,
   ScriptRunRequest,
@@ -92,7 +99,8 @@ export class Session {
 
   readMemory(pa: number, len: number, view: 'cpu' | 'ram'): Uint8Array {
     const soc = this.requireSoc();
-    return view === 'cpu' ? soc.bus.cache.read(pa, len) : soc.bus.ram.read(pa, len);
+    // peek, not read: a CPU read would fill cache lines, and looking must not change the simulation.
+    return view === 'cpu' ? soc.bus.cache.peek(pa, len) : soc.bus.ram.read(pa, len);
   }
 
   scriptTypes(): string {
@@ -117,6 +125,45 @@ export class Session {
     return this.soc?.trace.events() ?? [];
   }
 
+  simTime(): number {
+    return this.soc?.clock.now() ?? 0;
+  }
+
+  deviceTree(): DeviceTree {
+    return deviceTree(this.requireSoc());
+  }
+
+  touchedFrames(pa: number, len: number): number[] {
+    return touchedFramesIn(this.requireSoc().ram, pa, len);
+  }
+
+  dirtyLines(pa: number, len: number): number[] {
+    return dirtyLinesIn(this.requireSoc().cache, pa, len);
+  }
+
+  inspectIommu(iommu: string): IommuInspection {
+    const soc = this.requireSoc();
+    const model = soc.iommu(iommu);
+    return {
+      name: iommu,
+      model: model.model,
+      powered: model.isPowered(),
+      now: soc.clock.now(),
+      stats: model.stats(),
+      tlb: checkTlb(soc, iommu),
+      walkCache: checkWalkCache(soc, iommu),
+    };
+  }
+
+  traceWindow(from: number, to: number, limit: number): TraceWindow {
+    return traceWindow(this.soc?.trace.events() ?? [], from, to, limit);
+  }
+
+  perfettoTrace(): string {
+    const soc = this.requireSoc();
+    return JSON.stringify(toPerfetto(soc.trace.events(), { socName: soc.config.name }));
+  }
+
   /**
    * Run a script against a fresh SoC built from the loaded config and the seed, so the same config,
    * script and seed give the same trace. The SoC stays afterwards for the views to inspect.
@@ -133,12 +180,28 @@ export class Session {
     const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const soc = new Soc(this.loaded.config, seed);
     this.soc = soc;
+    let testAbort: AbortController | undefined;
     this.archived = [];
     const out = await runScript({
       source: req.source,
       fileName: req.fileName,
       timeoutMs,
-      bindings: { soc: createSocBindings(soc) },
+      bindings: {
+        soc: createSocBindings(soc),
+        kernel: soc.kernel.api,
+        explore: createExploreBinding(soc, {
+          onProgress: (p) => {
+            this.opts.heartbeat(timeoutMs);
+            this.opts.emit({ type: 'explore-progress', runId, ...p, done: false });
+          },
+          onResult: (r) => {
+            const schedules = r.failures.map((f) => (f.error === undefined ? { schedule: f.schedule } : { schedule: f.schedule, error: f.error }));
+            this.opts.emit({ type: 'explore-progress', runId, runs: r.runs, estimated: r.runs, failures: r.failures.length, done: true, schedules });
+          },
+          // A test's explorations end with it (its timeout, or the run being stopped).
+          signal: () => testAbort?.signal,
+        }),
+      },
       onOutput: (stream, text) => this.opts.emit({ type: 'output', runId, stream, text }),
       onTest: (result) => {
         this.opts.heartbeat(timeoutMs);
@@ -146,10 +209,12 @@ export class Session {
       },
       hooks: {
         beforeTest: (t) => {
+          testAbort = new AbortController();
           this.opts.heartbeat(t.timeoutMs);
           this.archived.push(...soc.findings.take());
         },
         afterTest: () => {
+          testAbort?.abort();
           const left = soc.findings.take();
           this.archived.push(...left);
           return left;

@@ -4,6 +4,7 @@
  * Promises; pure views return values (scripts await everything anyway).
  */
 import type { SocConfig } from './config/types';
+import type { Op } from './core/coop';
 import type { Finding } from './core/findings';
 import type { DmaResult } from './hw/dma-master';
 import type { IrqLineState } from './hw/irq';
@@ -101,23 +102,36 @@ export function createSocBindings(soc: Soc): SocBindings {
     return {
       name: d.name,
       iommu: d.iommu?.name ?? null,
+      // Transfers go through the SoC's executor: beat by beat under the explorer's scheduler.
       dma: {
-        read: async (iova, len) => plainResult(d.read(addr(iova, 'dma.read'), length(len, 'dma.read'))),
-        write: async (iova, bytes) => plainResult(d.write(addr(iova, 'dma.write'), bytesOf(bytes))),
-        copy: async (src, dst, len) => plainResult(d.copy(addr(src, 'dma.copy'), addr(dst, 'dma.copy'), length(len, 'dma.copy'))),
+        read: async (iova, len) => plainResult(await soc.execOp(d.readOp(addr(iova, 'dma.read'), length(len, 'dma.read')))),
+        write: async (iova, bytes) => plainResult(await soc.execOp(d.writeOp(addr(iova, 'dma.write'), bytesOf(bytes)))),
+        copy: async (src, dst, len) => plainResult(await soc.execOp(d.copyOp(addr(src, 'dma.copy'), addr(dst, 'dma.copy'), length(len, 'dma.copy')))),
       },
     };
   };
+  /** A CPU register or memory access as one preemptible step (an explorer thread may poke registers). */
+  function* access<T>(pa: number, write: boolean, run: () => T): Op<T> {
+    const ram = soc.ram.contains(pa, 4);
+    yield { kind: ram ? (write ? 'mem-write' : 'mem-read') : write ? 'mmio-write' : 'mmio-read', pa, who: 'script' };
+    return run();
+  }
   return {
     config: structuredClone(soc.config),
     iommus: () => soc.iommus(),
     devices: () => soc.devices(),
     now: () => soc.clock.now(),
     run: async (cycles) => soc.run(cycles),
-    readl: async (pa) => soc.readl(addr(pa, 'readl')),
-    writel: async (value, pa) => soc.writel(value, addr(pa, 'writel')),
-    reg: async (block, reg) => soc.readReg(block, reg),
-    setReg: async (block, reg, value) => soc.writeReg(block, reg, value),
+    readl: async (pa) => {
+      const a = addr(pa, 'readl');
+      return soc.execOp(access(a, false, () => soc.readl(a)));
+    },
+    writel: async (value, pa) => {
+      const a = addr(pa, 'writel');
+      return soc.execOp(access(a, true, () => soc.writel(value, a)));
+    },
+    reg: async (block, reg) => soc.execOp(access(soc.regAddress(block, reg), false, () => soc.readReg(block, reg))),
+    setReg: async (block, reg, value) => soc.execOp(access(soc.regAddress(block, reg), true, () => soc.writeReg(block, reg, value))),
     mem: {
       read: async (pa, len) => soc.cache.read(ram(pa, len, 'mem.read'), len),
       write: async (pa, bytes) => {

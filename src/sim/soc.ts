@@ -3,6 +3,7 @@
  * trace and findings, power domains, clocks, interrupt lines, IOMMUs and DMA masters. Everything the
  * engine, the session and the script API need from the hardware goes through this object.
  */
+import { Checkers, type CheckersSnapshot } from './check/checkers';
 import { Clock } from './core/clock';
 import { FindingLog } from './core/findings';
 import { Rng } from './core/rng';
@@ -15,14 +16,17 @@ import type { BlockMeta, RegisterFile } from './regs/dsl';
 import { DmaMaster, type DmaMasterSnapshot } from './hw/dma-master';
 import { IrqLines } from './hw/irq';
 import { ClockGate, gateMmio, PowerDomain } from './hw/power';
+import { createArmSmmu } from './hw/arm-smmu';
+import { createMtkV7sIommu } from './hw/mtk-v7s';
 import { createIommuRegistry, type IommuFactory } from './hw/registry';
 import { createRockchipIommu } from './hw/rockchip';
 import { createSun50iH6Iommu } from './hw/sun50i-h6';
 import type { HwContext, IommuModel } from './hw/types';
 import type { Finding } from './core/findings';
-import { runOp } from './core/coop';
+import { runOp, type Op } from './core/coop';
+import type { Executor } from './core/scheduler';
 import { iommuDrivers } from './kernel/drivers';
-import { Kernel, type KernelDriver } from './kernel/kernel';
+import { Kernel, type KernelDriver, type KernelSnapshot } from './kernel/kernel';
 import { busPort } from './kernel/port';
 import type { BlockInfo } from '../shared/session-api';
 
@@ -30,6 +34,8 @@ import type { BlockInfo } from '../shared/session-api';
 export const IOMMU_MODELS: ReadonlyMap<string, IommuFactory> = createIommuRegistry({
   'sun50i-h6': createSun50iH6Iommu,
   rockchip: createRockchipIommu,
+  'mtk-v7s': createMtkV7sIommu,
+  'arm-lpae': createArmSmmu,
 });
 
 /**
@@ -52,10 +58,10 @@ interface RegBlock {
   regs: RegisterFile;
 }
 
-export interface SocSnapshot {
+/** Everything but RAM, which a snapshot copies and a checkpoint tracks copy-on-write. */
+interface SocState {
   now: number;
   rng: number;
-  ram: RamSnapshot;
   cache: CpuCacheSnapshot;
   findings: Finding[];
   irqs: ReturnType<IrqLines['snapshot']>;
@@ -63,6 +69,13 @@ export interface SocSnapshot {
   clocks: [string, boolean][];
   iommus: [string, unknown][];
   devices: [string, DmaMasterSnapshot][];
+  checks: CheckersSnapshot;
+  trace: number;
+  kernel: KernelSnapshot | null;
+}
+
+export interface SocSnapshot extends SocState {
+  ram: RamSnapshot;
 }
 
 export class Soc {
@@ -75,7 +88,11 @@ export class Soc {
   readonly rng: Rng;
   readonly irqs: IrqLines;
   readonly ctx: HwContext;
+  /** The checkers, always on: they turn what the hardware and the kernel do into findings. */
+  readonly checks: Checkers;
   private kernelInstance: Kernel | null = null;
+  /** Where preemptible operations go (the explorer's scheduler); null: they run to completion at once. */
+  private executor: Executor | null = null;
   private readonly domains = new Map<string, PowerDomain>();
   private readonly gates = new Map<string, ClockGate>();
   private readonly iommuMap = new Map<string, IommuModel>();
@@ -139,6 +156,8 @@ export class Soc {
       this.deviceMap.set(cfg.name, dev);
       if (cfg.powerDomain !== undefined) this.domainNamed(cfg.powerDomain, cfg.name).add(dev);
     }
+    this.checks = new Checkers({ config, bus: this.bus, clock: this.clock, trace: this.trace, findings: this.findings, iommus: this.iommuMap });
+    this.ctx.observer = this.checks;
     for (const dev of this.deviceMap.values()) dev.startTraffic();
 
   }
@@ -160,9 +179,13 @@ export class Soc {
       drivers: this.drivers,
       zero: (pa, len) => this.cache.write(pa, new Uint8Array(len)),
       ram: [kernelRam(num(mem.base), num(mem.size))],
+      observer: this.checks,
+      callSite: () => this.checks.callSite?.(),
     });
     this.kernelInstance = k;
+    this.checks.attachKernel(k);
     runOp(k.boot());
+    k.exec = this.executor ?? undefined;
     return k;
   }
 
@@ -235,7 +258,8 @@ export class Soc {
     return this.regBlock(block).regs;
   }
 
-  private regAddress(block: string, reg: string): number {
+  /** The physical address of a register by name. */
+  regAddress(block: string, reg: string): number {
     const b = this.regBlock(block);
     const spec = b.regs.decl.byName.get(reg);
     if (!spec) throw new Error(`${block} has no register '${reg}'`);
@@ -269,11 +293,21 @@ export class Soc {
     this.clock.advance(cycles);
   }
 
-  snapshot(): SocSnapshot {
+  /** Route the kernel's and the script API's preemptible operations to exec (null: run them at once). */
+  setExecutor(exec: Executor | null): void {
+    this.executor = exec;
+    if (this.kernelInstance) this.kernelInstance.exec = exec ?? undefined;
+  }
+
+  /** Run a preemptible operation the current way. */
+  execOp<T>(op: Op<T>): Promise<T> {
+    return this.executor ? this.executor(op) : Promise.resolve(runOp(op));
+  }
+
+  private state(): SocState {
     return {
       now: this.clock.now(),
       rng: this.rng.getState(),
-      ram: this.ram.snapshot(),
       cache: this.cache.snapshot(),
       findings: this.findings.snapshot(),
       irqs: this.irqs.snapshot(),
@@ -281,14 +315,16 @@ export class Soc {
       clocks: [...this.gates].map(([n, c]) => [n, c.on]),
       iommus: [...this.iommuMap].map(([n, i]) => [n, i.snapshot()]),
       devices: [...this.deviceMap].map(([n, d]) => [n, d.snapshot()]),
+      checks: this.checks.snapshot(),
+      trace: this.trace.mark(),
+      kernel: this.kernelInstance?.snapshot() ?? null,
     };
   }
 
-  restore(s: SocSnapshot): void {
+  private setState(s: SocState): void {
     // The clock first: it drops timers, which the models re-arm from their own state.
     this.clock.restore({ now: s.now });
     this.rng.setState(s.rng);
-    this.ram.restore(s.ram);
     this.cache.restore(s.cache);
     this.findings.restore(s.findings);
     this.irqs.restore(s.irqs);
@@ -299,5 +335,34 @@ export class Soc {
     }
     for (const [n, snap] of s.iommus) this.iommuMap.get(n)?.restore(snap);
     for (const [n, snap] of s.devices) this.deviceMap.get(n)?.restore(snap);
+    this.checks.restore(s.checks);
+    this.trace.rewind(s.trace);
+    if (s.kernel) this.kernelInstance?.restore(s.kernel);
+  }
+
+  snapshot(): SocSnapshot {
+    return { ...this.state(), ram: this.ram.snapshot() };
+  }
+
+  restore(s: SocSnapshot): void {
+    this.ram.restore(s.ram);
+    this.setState(s);
+  }
+
+  /**
+   * The whole engine (hardware, checkers, kernel) as it is now, for the explorer: restore() puts it
+   * back as often as needed. RAM is tracked copy-on-write, so a restore costs what the run wrote.
+   * The kernel is booted first, so a run cannot leave behind a kernel the checkpoint did not have.
+   */
+  checkpoint(): { restore(): void } {
+    void this.kernel;
+    const state = this.state();
+    const ram = this.ram.checkpoint();
+    return {
+      restore: () => {
+        this.ram.rollback(ram);
+        this.setState(state);
+      },
+    };
   }
 }

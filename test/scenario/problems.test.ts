@@ -130,3 +130,12 @@ describe('CLI exit codes with the real engine', () => {
     expect(Date.now() - t0).toBeLessThan(30_000);
   });
 });
+
+describe('explore through the CLI', () => {
+  it.concurrent('prints each failing schedule with the explore.replay call to paste back', async () => {
+    const script = join(EXAMPLES, 'problems', 'p1-rockchip-zap-order-explore.ts');
+    const r = await cli(['--soc', presetOf(script), script]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/explore: 1 failing schedule in \d+ runs?\n {2}schedule: \[[\d,]+\] {2}check: .*\n {4}replay: explore\.replay\(\[[\d,]+\], spec\)/);
+  });
+});

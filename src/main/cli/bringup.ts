@@ -150,6 +150,7 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
 async function runOne(session: CliSession, deps: CliDeps, s: { file: string; source: string }, opts: Options): Promise<ScriptRunResult> {
   const off = session.onEvent((e) => {
     if (e.type === 'output') deps.stderr(`[${s.file}] ${e.text}\n`);
+    if (e.type === 'explore-progress' && e.done && e.schedules && e.schedules.length > 0) deps.stderr(exploreReport(s.file, e.runs, e.schedules));
   });
   try {
     const req: ScriptRunRequest = { source: s.source, fileName: s.file };
@@ -159,6 +160,17 @@ async function runOne(session: CliSession, deps: CliDeps, s: { file: string; sou
   } finally {
     off();
   }
+}
+
+/** Failing schedules of an exploration, each as a line to paste back into explore.replay. */
+export function exploreReport(file: string, runs: number, schedules: { schedule: number[]; error?: string }[]): string {
+  const n = schedules.length;
+  const lines = [`[${file}] explore: ${n} failing schedule${n > 1 ? 's' : ''} in ${runs} run${runs > 1 ? 's' : ''}`];
+  for (const f of schedules) {
+    const list = `[${f.schedule.join(',')}]`;
+    lines.push(`  schedule: ${list}${f.error ? `  ${f.error.split('\n')[0]}` : ''}`, `    replay: explore.replay(${list}, spec)`);
+  }
+  return lines.join('\n') + '\n';
 }
 
 async function main(): Promise<void> {

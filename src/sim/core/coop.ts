@@ -11,6 +11,13 @@ export interface PreemptPoint {
   pa?: number;
   /** Who is at the point (thread or device name), for schedules a person can read. */
   who?: string;
+  /** For a DMA beat: whether it reads or writes memory (the explorer's independence rule). */
+  access?: 'read' | 'write';
+  /**
+   * The thread cannot get past this point while wait() is true (a held spinlock, a PM transition
+   * on another CPU): the scheduler does not run it until then, so waiting is not spinning.
+   */
+  wait?: () => boolean;
 }
 
 /** A preemptible operation returning T. */

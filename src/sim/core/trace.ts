@@ -18,17 +18,37 @@ export type TraceListener = (e: TraceEvent) => void;
 export class Trace {
   private ring: TraceEvent[] = [];
   private head = 0;
+  private emitted = 0;
   private listeners = new Set<TraceListener>();
 
   constructor(private readonly capacity = 65536) {}
 
   emit(e: TraceEvent): void {
+    this.emitted++;
     if (this.ring.length < this.capacity) this.ring.push(e);
     else {
       this.ring[this.head] = e;
       this.head = (this.head + 1) % this.capacity;
     }
     for (const l of this.listeners) l(e);
+  }
+
+  /** How many events were ever emitted: a mark to rewind to. */
+  mark(): number {
+    return this.emitted;
+  }
+
+  /** Drop the events emitted after mark (those still in the ring). */
+  rewind(mark: number): void {
+    const n = this.emitted - mark;
+    if (n <= 0) return;
+    this.emitted = mark;
+    if (this.head === 0) this.ring.length = Math.max(0, this.ring.length - n);
+    else {
+      const all = this.events();
+      this.ring = all.slice(0, Math.max(0, all.length - n));
+      this.head = 0;
+    }
   }
 
   subscribe(l: TraceListener): () => void {

@@ -76,6 +76,7 @@ export class DmaMaster implements PowerMember {
 
   private fail(iova: number, access: AccessKind, reason: FaultReason, pa = iova): Fault {
     const f: Fault = { iova, master: this.name, access, reason, time: this.ctx.clock.now() };
+    if (reason === 'powered-off') this.ctx.observer?.masterOff(this.port, iova, access);
     this.ctx.trace.emit({ time: f.time, cat: 'fault', name: reason, track: this.name, args: { iova: hex(iova), master: this.name, access, reason } });
     if (reason === 'bus-error') {
       this.ctx.findings.report({ kind: 'bus-error', severity: 'error', message: `${this.name}: DMA ${access} at IOVA ${hex(iova)} reaches ${hex(pa)}, which is not RAM`, where: { device: this.name, iova: hex(iova), pa: hex(pa) } });
@@ -88,6 +89,7 @@ export class DmaMaster implements PowerMember {
     let pa = iova;
     if (this.iommu) {
       const t = this.iommu.translate(this.port, iova, access);
+      this.ctx.observer?.beat(this.port, this.iommu, iova, access, t);
       if (!t.ok) return t.fault;
       pa = t.pa;
     }
@@ -109,7 +111,7 @@ export class DmaMaster implements PowerMember {
     for (let done = 0; done < length; ) {
       const va = iova + done;
       const n = this.beat(va, va, length - done);
-      yield { kind: 'dma-beat', pa: va, who: this.name };
+      yield { kind: 'dma-beat', pa: va, who: this.name, access: 'read' };
       const pa = this.xlate(va, n, 'read');
       if (typeof pa !== 'number') {
         this.span('read', start, { iova: hex(iova), len: length, ok: false });
@@ -133,7 +135,7 @@ export class DmaMaster implements PowerMember {
     for (let done = 0; done < bytes.length; ) {
       const va = iova + done;
       const n = this.beat(va, va, bytes.length - done);
-      yield { kind: 'dma-beat', pa: va, who: this.name };
+      yield { kind: 'dma-beat', pa: va, who: this.name, access: 'write' };
       const pa = this.xlate(va, n, 'write');
       if (typeof pa !== 'number') {
         this.span('write', start, { iova: hex(iova), len: bytes.length, ok: false });
@@ -159,7 +161,7 @@ export class DmaMaster implements PowerMember {
       const s = srcIova + done;
       const d = dstIova + done;
       const n = this.beat(s, d, length - done);
-      yield { kind: 'dma-beat', pa: s, who: this.name };
+      yield { kind: 'dma-beat', pa: s, who: this.name, access: 'write' };
       const spa = this.xlate(s, n, 'read');
       const dpa = typeof spa === 'number' ? this.xlate(d, n, 'write') : spa;
       if (typeof spa !== 'number' || typeof dpa !== 'number') {

@@ -141,6 +141,15 @@ export class DmaIommu {
     return out.sort((a, b) => a.iova - b.iova);
   }
 
+  /** Explorer checkpoints: the ledgers (mappings and unmaps are immutable records). */
+  snapshot(): [number, Ledger][] {
+    return [...this.ledgers].map(([id, l]) => [id, { live: new Map(l.live), freed: new Map(l.freed) }]);
+  }
+
+  restore(s: [number, Ledger][]): void {
+    this.ledgers = new Map(s.map(([id, l]) => [id, { live: new Map(l.live), freed: new Map(l.freed) }]));
+  }
+
   private ledger(d: IommuDomain): Ledger {
     let l = this.ledgers.get(d.id);
     if (!l) {

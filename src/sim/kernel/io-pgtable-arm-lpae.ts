@@ -171,6 +171,16 @@ class ArmLpaePgtable implements IoPgtableOps {
     return new ArmLpaePgtable(this.d, port);
   }
 
+  snapshot(): unknown {
+    return { pgd: this.d.pgd, alloc: this.d.alloc.snapshot?.() };
+  }
+
+  restore(s: unknown): void {
+    const x = s as { pgd: number; alloc: unknown };
+    this.d.pgd = x.pgd;
+    this.d.alloc.restore?.(x.alloc);
+  }
+
   private idx(iova: number, lvl: number): number {
     return Math.floor(iova / this.d.blockSize[lvl]!) & this.d.idxMask[lvl]!;
   }

@@ -232,6 +232,17 @@ class ArmV7sPgtable implements IoPgtableOps {
     return new ArmV7sPgtable(this.d, port);
   }
 
+  snapshot(): unknown {
+    return { pgd: this.d.pgd, lock: this.d.splitLock.snapshot(), alloc: this.d.alloc.snapshot?.() };
+  }
+
+  restore(s: unknown): void {
+    const x = s as { pgd: number; lock: string | null; alloc: unknown };
+    this.d.pgd = x.pgd;
+    this.d.splitLock.restore(x.lock);
+    this.d.alloc.restore?.(x.alloc);
+  }
+
   private idx(iova: number, lvl: number): number {
     return lvl === 1 ? Math.floor(iova / L1_BLOCK) & (this.d.l1Ptes - 1) : Math.floor(iova / L2_BLOCK) & 0xff;
   }

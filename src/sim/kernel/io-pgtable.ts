@@ -51,6 +51,9 @@ export interface PgtableOwner {
 export interface PgtableAllocator {
   allocTable(size: number, align: number, owner: PgtableOwner): number | null;
   freeTable(pa: number): void;
+  /** Explorer checkpoints: the allocator's own bookkeeping. */
+  snapshot?(): unknown;
+  restore?(s: unknown): void;
 }
 
 /**
@@ -201,6 +204,9 @@ export interface IoPgtableOps {
   free(): Op<void>;
   /** The same page table driven from another CPU (its own port, shared tables and locks). */
   bind(port: KernelPort): IoPgtableOps;
+  /** Explorer checkpoints: top-level table, locks, table allocator. */
+  snapshot(): unknown;
+  restore(s: unknown): void;
 }
 
 /**

@@ -9,7 +9,7 @@ import type { FindingSink } from '../core/findings';
 import type { Trace } from '../core/trace';
 import { EBUSY, EINVAL, ENODEV, ENOSYS, errname, hex } from './errno';
 import { IommuIotlbGather as IotlbGather } from './io-pgtable';
-import { IovaDomain } from './iova';
+import { IovaDomain, type IovaSnapshot } from './iova';
 import { KernelLog } from './klog';
 import { ownerLabel, type PageAllocator } from './page-alloc';
 
@@ -120,10 +120,29 @@ export interface IommuOps {
   variantChanged?(): void;
   /** The instance's interrupt handler: true for IRQ_HANDLED. */
   irq?(): Op<boolean>;
+  /** Explorer checkpoints: the driver's own state (what its probe keeps in locals). */
+  snapshot?(): unknown;
+  restore?(s: unknown): void;
+  /** Explorer checkpoints: a domain's driver state (domain.priv); priv itself is kept by reference. */
+  snapshotDomain?(domain: IommuDomain): unknown;
+  restoreDomain?(domain: IommuDomain, s: unknown): void;
+}
+
+/** What the checkers (src/sim/check) are told of the core's work: mappings made and removed, domains freed. */
+export interface IommuCoreObserver {
+  /** [iova, +size) → pa is mapped in d (iommu_map_nosync succeeded). */
+  mapped(d: IommuDomain, iova: number, pa: number, size: number): void;
+  /** size bytes from iova were unmapped from d (before the IOTLB sync). */
+  unmapped(d: IommuDomain, iova: number, size: number): void;
+  /** iommu_unmap of [iova, +size) unmapped only `unmapped` bytes: the range was not (all) mapped. */
+  unmapIncomplete(d: IommuDomain, iova: number, size: number, unmapped: number): void;
+  /** The driver's domain_free returned. */
+  domainFreed(d: IommuDomain): void;
 }
 
 export interface IommuCoreOptions {
   now: () => number;
+  observer?: IommuCoreObserver;
   trace?: Trace;
   findings?: FindingSink;
   /** For the table-leak check at domain free. */
@@ -156,6 +175,37 @@ function pgsizesOf(bitmap: number): number[] {
 
 export function isPaging(t: DomainType): boolean {
   return t === 'unmanaged' || t === 'dma' || t === 'dma-fq';
+}
+
+interface DomainState {
+  d: IommuDomain;
+  pgsizeBitmap: number;
+  geometry: DomainGeometry;
+  priv: unknown;
+  privState: unknown;
+  iovad: IovaDomain | null;
+  iovadState: IovaSnapshot | null;
+  freed: boolean;
+  faultHandler: FaultHandler | null;
+  pgsizes: number[];
+}
+
+interface GroupState {
+  g: IommuGroup;
+  devices: string[];
+  defaultDomain: IommuDomain | null;
+  domain: IommuDomain | null;
+  blockingDomain: IommuDomain | null;
+}
+
+export interface IommuCoreSnapshot {
+  domains: DomainState[];
+  groups: GroupState[];
+  devGroup: [string, IommuGroup][];
+  devIommu: [string, IommuOps][];
+  nextDomainId: number;
+  nextGroupId: number;
+  drivers: { ops: IommuOps; variant: Record<string, string | number | boolean>; state: unknown }[];
 }
 
 export class IommuCore {
@@ -290,6 +340,7 @@ export class IommuCore {
     yield* ops.domainFree(d);
     d.freed = true;
     this.log.event('domain_free', d.iommu, { domain: d.id });
+    this.opts.observer?.domainFreed(d);
     const left = this.opts.pages?.tablesOf(d.id) ?? [];
     if (left.length > 0) {
       this.opts.findings?.report({
@@ -497,6 +548,7 @@ export class IommuCore {
       if (size - left > 0) yield* this.unmap(d, iova, size - left);
       return ret;
     }
+    this.opts.observer?.mapped(d, iova, paddr, size);
     return 0;
   }
 
@@ -505,6 +557,7 @@ export class IommuCore {
     const gather = new IotlbGather();
     const n = yield* this.unmapFast(d, iova, size, gather);
     yield* this.iotlbSync(d, gather);
+    if (n < size && !d.freed) this.opts.observer?.unmapIncomplete(d, iova, size, n);
     return n;
   }
 
@@ -528,6 +581,7 @@ export class IommuCore {
       va += n;
       unmapped += n;
     }
+    if (unmapped > 0) this.opts.observer?.unmapped(d, iova, unmapped);
     return unmapped;
   }
 
@@ -612,6 +666,69 @@ export class IommuCore {
     this.log.event('io_page_fault', d.iommu, { device: dev, iova: hex(iova), flags, domain: d.id }, 'fault');
     return d.faultHandler ? d.faultHandler(d, dev, iova, flags) : -ENOSYS;
   }
+
+  /**
+   * Explorer checkpoints: domains (objects kept, fields restored; domains allocated later vanish),
+   * groups, device bindings, and each driver's state through its snapshot hooks.
+   */
+  snapshot(): IommuCoreSnapshot {
+    const domains: DomainState[] = [];
+    for (const d of this.domains.values()) {
+      if (d.priv !== null && !d.ops.snapshotDomain) throw new Error(`${d.iommu}: the ${d.model} driver cannot be checkpointed (no snapshotDomain)`);
+      domains.push({
+        d,
+        pgsizeBitmap: d.pgsizeBitmap,
+        geometry: { ...d.geometry },
+        priv: d.priv,
+        privState: d.priv === null ? null : d.ops.snapshotDomain!(d),
+        iovad: d.iovad,
+        iovadState: d.iovad?.snapshot() ?? null,
+        freed: d.freed,
+        faultHandler: d.faultHandler,
+        pgsizes: d.pgsizes.slice(),
+      });
+    }
+    return {
+      domains,
+      groups: this.groups.map((g) => ({ g, devices: g.devices.slice(), defaultDomain: g.defaultDomain, domain: g.domain, blockingDomain: g.blockingDomain })),
+      devGroup: [...this.devGroup],
+      devIommu: [...this.devIommu],
+      nextDomainId: this.nextDomainId,
+      nextGroupId: this.nextGroupId,
+      drivers: [...this.iommus.values()].map((ops) => ({ ops, variant: { ...ops.variant }, state: ops.snapshot?.() })),
+    };
+  }
+
+  restore(s: IommuCoreSnapshot): void {
+    this.domains = new Map();
+    for (const x of s.domains) {
+      const d = x.d;
+      this.domains.set(d.id, d);
+      d.pgsizeBitmap = x.pgsizeBitmap;
+      d.geometry = { ...x.geometry };
+      d.priv = x.priv;
+      if (x.priv !== null) d.ops.restoreDomain!(d, x.privState);
+      d.iovad = x.iovad;
+      if (x.iovad && x.iovadState) x.iovad.restore(x.iovadState);
+      d.freed = x.freed;
+      d.faultHandler = x.faultHandler;
+      d.pgsizes = x.pgsizes.slice();
+    }
+    this.groups = s.groups.map((x) => {
+      Object.assign(x.g, { devices: x.devices.slice(), defaultDomain: x.defaultDomain, domain: x.domain, blockingDomain: x.blockingDomain });
+      return x.g;
+    });
+    this.devGroup = new Map(s.devGroup);
+    this.devIommu = new Map(s.devIommu);
+    this.nextDomainId = s.nextDomainId;
+    this.nextGroupId = s.nextGroupId;
+    for (const x of s.drivers) {
+      for (const k of Object.keys(x.ops.variant)) if (!(k in x.variant)) delete x.ops.variant[k];
+      Object.assign(x.ops.variant, x.variant);
+      x.ops.restore?.(x.state);
+    }
+  }
+
 
   /** An op on a freed domain is a use-after-free in the caller: WARN, and refuse. */
   private checkLive(d: IommuDomain, what: string): boolean {

@@ -17,15 +17,17 @@ import {
   IOMMU_READ,
   IOMMU_WRITE,
   IommuCore,
+  type IommuCoreObserver,
   type DomainHandle,
   type DomainType,
   type IommuDomain,
+  type IommuCoreSnapshot,
   type IommuOps,
 } from './iommu-core';
 import { KernelLog } from './klog';
 import { Kprobes } from './kprobes';
-import { PageAllocator } from './page-alloc';
-import { RuntimePm, type LinkFlag, type PmClock, type PmDeviceState, type RpmStatus } from './pm';
+import { PageAllocator, type PageAllocatorSnapshot } from './page-alloc';
+import { RuntimePm, type LinkFlag, type PmClock, type PmDeviceState, type PmSnapshot, type RpmStatus } from './pm';
 import type { KernelPort } from './port';
 
 /** What a driver's probe gets: the kernel services, as a platform driver would reach them. */
@@ -77,6 +79,15 @@ export interface KernelOptions {
   callSite?: () => string | undefined;
   /** How an operation runs; default: to completion on the calling thread (single CPU). */
   exec?: <T>(op: Op<T>) => Promise<T>;
+  observer?: KernelObserver;
+}
+
+/** What the checkers are told of the kernel: the core's work, and where each kernel call starts and ends. */
+export interface KernelObserver extends IommuCoreObserver {
+  /** A kernel call (or the PM work it queued) starts running; calls of several threads may overlap. */
+  opBegin(): void;
+  /** It ended (returned or threw). */
+  opEnd(): void;
 }
 
 /** A kernel call that failed where the C API would return NULL / ERR_PTR. */
@@ -148,7 +159,17 @@ export interface KernelApi {
   handleIrq(iommu: string): Promise<boolean>;
 }
 
+export interface KernelSnapshot {
+  pages: PageAllocatorSnapshot;
+  pm: PmSnapshot;
+  core: IommuCoreSnapshot;
+  dma: ReturnType<DmaIommu['snapshot']>;
+  kprobes: ReturnType<Kprobes['snapshot']>;
+}
+
 export class Kernel {
+  /** How operations run (the explorer swaps in its scheduler); default: to completion, at once. */
+  exec: (<T>(op: Op<T>) => Promise<T>) | undefined;
   readonly pages: PageAllocator;
   readonly pm: RuntimePm;
   readonly core: IommuCore;
@@ -162,6 +183,7 @@ export class Kernel {
   constructor(private readonly opts: KernelOptions) {
     const now = (): number => opts.clock.now();
     this.now = now;
+    this.exec = opts.exec;
     for (const d of opts.drivers) this.drivers.set(d.model, d);
     const port = opts.port;
     const zero =
@@ -177,7 +199,7 @@ export class Kernel {
       zero,
     });
     this.pm = new RuntimePm({ clock: opts.clock, trace: opts.trace, findings: opts.findings, cyclesPerMs: opts.cyclesPerMs });
-    this.core = new IommuCore({ now, trace: opts.trace, findings: opts.findings, pages: this.pages, attachPolicy: opts.attachPolicy });
+    this.core = new IommuCore({ now, trace: opts.trace, findings: opts.findings, pages: this.pages, attachPolicy: opts.attachPolicy, observer: opts.observer });
     this.dma = new DmaIommu({ core: this.core, pages: this.pages, port, now, trace: opts.trace, findings: opts.findings, callSite: opts.callSite });
     this.api = this.makeApi();
   }
@@ -229,11 +251,37 @@ export class Kernel {
 
   /** Run an operation (and then the PM work it queued) the way the options say. */
   run<T>(op: Op<T>): Promise<T> {
-    const exec = this.opts.exec;
-    if (exec) return exec(op).then((v) => (this.pm.hasWork() ? exec(this.pm.runWork()).then(() => v) : v));
-    const v = runOp(op);
-    if (this.pm.hasWork()) runOp(this.pm.runWork());
+    const exec = this.exec;
+    if (exec) return exec(this.observed(op)).then((v) => (this.pm.hasWork() ? exec(this.observed(this.pm.runWork())).then(() => v) : v));
+    const v = runOp(this.observed(op));
+    if (this.pm.hasWork()) runOp(this.observed(this.pm.runWork()));
     return Promise.resolve(v);
+  }
+
+  /** op, bracketed by the observer's opBegin and opEnd. */
+  private *observed<T>(op: Op<T>): Op<T> {
+    const o = this.opts.observer;
+    if (!o) return yield* op;
+    o.opBegin();
+    try {
+      return yield* op;
+    } finally {
+      o.opEnd();
+    }
+  }
+
+  /** The whole kernel state, for explorer checkpoints (drivers through their snapshot hooks). */
+  snapshot(): KernelSnapshot {
+    return { pages: this.pages.snapshot(), pm: this.pm.snapshot(), core: this.core.snapshot(), dma: this.dma.snapshot(), kprobes: this.kprobes.snapshot() };
+  }
+
+  /** After the clock was restored: PM timers are re-armed on it. */
+  restore(s: KernelSnapshot): void {
+    this.pages.restore(s.pages);
+    this.pm.restore(s.pm);
+    this.core.restore(s.core);
+    this.dma.restore(s.dma);
+    this.kprobes.restore(s.kprobes);
   }
 
   /** A script's domain handle back to the domain. */

@@ -43,6 +43,17 @@ export class Kprobes {
     this.active = this.probes.length > 0;
   }
 
+  /** Explorer checkpoints: the registered probes. */
+  snapshot(): { probes: Probe[]; nextId: number } {
+    return { probes: this.probes.slice(), nextId: this.nextId };
+  }
+
+  restore(s: { probes: Probe[]; nextId: number }): void {
+    this.probes = s.probes.slice();
+    this.nextId = s.nextId;
+    this.active = this.probes.length > 0;
+  }
+
   hit(symbol: string, when: ProbeWhen): void {
     for (const p of this.probes) if (p.symbol === symbol && p.when === when) p.handler(symbol);
   }

@@ -189,6 +189,16 @@ export class RuntimePm {
     return !this.enabled || this.dev(name).status === 'active';
   }
 
+  /**
+   * pm_runtime_suspended-like: the status of a device whose runtime PM is in force (CONFIG_PM=y,
+   * enabled) and that is not active; null when its hardware may be used.
+   */
+  inactiveStatus(name: string): RpmStatus | null {
+    const d = this.devs.get(name);
+    if (!this.enabled || !d || d.disableDepth > 0 || d.status === 'active') return null;
+    return d.status;
+  }
+
   deviceLinks(): DeviceLink[] {
     return this.links.map((l) => ({ consumer: l.consumer, supplier: l.supplier, flags: l.flags.slice(), rpmActive: l.rpmActive }));
   }
@@ -686,7 +696,7 @@ export class RuntimePm {
         this.warn(d, `waiting forever for ${d.status} to finish (a callback waiting on itself?)`);
         return -EDEADLK;
       }
-      yield this.yieldPoint;
+      yield { ...this.yieldPoint, wait: () => d.status === 'suspending' || d.status === 'resuming' };
     }
     return 0;
   }

@@ -10,7 +10,7 @@ export class SpinLock {
   private readonly point: PreemptPoint;
 
   constructor(readonly name: string) {
-    this.point = { kind: 'yield', who: name };
+    this.point = { kind: 'yield', who: name, wait: () => this.holder !== null };
   }
 
   *lock(who = 'cpu'): Op<void> {
@@ -25,5 +25,14 @@ export class SpinLock {
 
   isLocked(): boolean {
     return this.holder !== null;
+  }
+
+  /** The holder, for explorer checkpoints. */
+  snapshot(): string | null {
+    return this.holder;
+  }
+
+  restore(holder: string | null): void {
+    this.holder = holder;
   }
 }

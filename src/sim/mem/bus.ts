@@ -32,6 +32,8 @@ export class BusError extends Error {
  */
 export class Bus {
   private mmio: MmioRegion[] = [];
+  /** CPU MMIO stores so far: checkers re-verify cached translations after a register change. */
+  mmioWrites = 0;
 
   constructor(
     readonly ram: SparseRam,
@@ -71,6 +73,7 @@ export class Bus {
     if (this.ram.contains(pa, 4)) return this.cache.write32(pa, value >>> 0);
     const r = this.findMmio(pa);
     if (!r) throw new BusError(pa, 'write', 'cpu');
+    this.mmioWrites++;
     r.target.write32(pa - r.base, value >>> 0);
   }
 

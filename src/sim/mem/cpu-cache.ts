@@ -22,6 +22,11 @@ export class CpuCache {
   private lines = new Map<number, Line>();
   /** Dirty lines held: zero lets device paths skip per-line checks. */
   private dirtyCount = 0;
+  /**
+   * Bumped by every CPU store, clean, invalidate and restore: what a walker can see may have changed
+   * (checkers re-verify cached translations only then).
+   */
+  generation = 0;
 
   constructor(private readonly ram: SparseRam) {}
 
@@ -68,6 +73,20 @@ export class CpuCache {
     return out;
   }
 
+  /**
+   * What a CPU load of [pa, pa+len) would return, without allocating lines: cached lines where the
+   * cache holds them, RAM elsewhere. For inspectors, whose looking must not change later behaviour.
+   */
+  peek(pa: number, len: number): Uint8Array {
+    const out = this.ram.read(pa, len);
+    this.forLines(pa, len, (b, l) => {
+      const lo = Math.max(pa, b);
+      const hi = Math.min(pa + len, b + LINE_SIZE);
+      out.set(l.data.subarray(lo - b, hi - b), lo - pa);
+    });
+    return out;
+  }
+
   write(pa: number, bytes: Uint8Array): void {
     for (let i = 0; i < bytes.length; ) {
       const l = this.line(pa + i);
@@ -92,6 +111,7 @@ export class CpuCache {
   clean(pa: number, len: number): void {
     this.forLines(pa, len, (b, l) => {
       if (l.dirty) {
+        this.generation++;
         this.ram.writeFrom(b, l.data);
         l.dirty = false;
         this.dirtyCount--;
@@ -102,7 +122,10 @@ export class CpuCache {
   /** Drop lines, discarding dirty data (dma_sync_*_for_cpu after DMA_FROM_DEVICE). */
   invalidate(pa: number, len: number): void {
     this.forLines(pa, len, (b, l) => {
-      if (l.dirty) this.dirtyCount--;
+      if (l.dirty) {
+        this.dirtyCount--;
+        this.generation++;
+      }
       this.lines.delete(b);
     });
   }
@@ -114,6 +137,7 @@ export class CpuCache {
   }
 
   private markDirty(l: Line): void {
+    this.generation++;
     if (!l.dirty) {
       l.dirty = true;
       this.dirtyCount++;
@@ -182,6 +206,7 @@ export class CpuCache {
   }
 
   restore(s: CpuCacheSnapshot): void {
+    this.generation++;
     this.lines = new Map(s.lines.map(([b, d, dirty]) => [b, { data: d.slice(), dirty }]));
     this.dirtyCount = s.lines.filter(([, , dirty]) => dirty).length;
   }

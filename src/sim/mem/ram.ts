@@ -8,6 +8,17 @@ const FRAME_MASK = FRAME_SIZE - 1;
 interface Frame {
   u8: Uint8Array;
   u32: Uint32Array;
+  /** The checkpoint epoch this frame's original was saved in (writes in it save nothing more). */
+  epoch: number;
+}
+
+/**
+ * A copy-on-write checkpoint: a frame's content is saved on its first write after the checkpoint
+ * (null: the frame did not exist), so taking one and rolling back cost what was written since.
+ */
+export interface RamCheckpoint {
+  readonly epoch: number;
+  readonly saved: Map<number, Uint8Array | null>;
 }
 
 export interface RamSnapshot {
@@ -30,6 +41,10 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   /** Frames are carved from 1 MiB slabs in touch order: frames touched together sit together in host memory, which makes bulk DMA copies run near memcpy speed. */
   private slab = new ArrayBuffer(0);
   private slabNext = SLAB_BYTES;
+  /** Frames dropped by a rollback, reused before new slab space. */
+  private spare: Frame[] = [];
+  private epoch = 0;
+  private cp: RamCheckpoint | null = null;
 
   constructor(
     readonly base: number,
@@ -71,18 +86,33 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
     const idx = off < 0x1_0000_0000 ? off >>> FRAME_SHIFT : Math.floor(off / FRAME_SIZE);
     const chunk = this.dir[idx >>> CHUNK_SHIFT];
     const f = chunk?.[idx & CHUNK_MASK];
-    if (f || !create) return f;
-    return this.install(idx);
+    if (f) {
+      if (create && f.epoch !== this.epoch) this.saveOriginal(idx, f);
+      return f;
+    }
+    return create ? this.install(idx) : undefined;
+  }
+
+  private saveOriginal(idx: number, f: Frame): void {
+    f.epoch = this.epoch;
+    this.cp?.saved.set(idx, f.u8.slice());
   }
 
   /** A new zeroed frame for index idx. */
   private install(idx: number): Frame {
-    if (this.slabNext === SLAB_BYTES) {
-      this.slab = new ArrayBuffer(SLAB_BYTES);
-      this.slabNext = 0;
+    let f = this.spare.pop();
+    if (f) {
+      f.u8.fill(0);
+      f.epoch = this.epoch;
+    } else {
+      if (this.slabNext === SLAB_BYTES) {
+        this.slab = new ArrayBuffer(SLAB_BYTES);
+        this.slabNext = 0;
+      }
+      f = { u8: new Uint8Array(this.slab, this.slabNext, FRAME_SIZE), u32: new Uint32Array(this.slab, this.slabNext, FRAME_SIZE / 4), epoch: this.epoch };
+      this.slabNext += FRAME_SIZE;
     }
-    const f: Frame = { u8: new Uint8Array(this.slab, this.slabNext, FRAME_SIZE), u32: new Uint32Array(this.slab, this.slabNext, FRAME_SIZE / 4) };
-    this.slabNext += FRAME_SIZE;
+    this.cp?.saved.set(idx, null);
     const c = idx >>> CHUNK_SHIFT;
     const chunk = (this.dir[c] ??= new Array<Frame | undefined>(1 << CHUNK_SHIFT).fill(undefined));
     chunk[idx & CHUNK_MASK] = f;
@@ -167,6 +197,32 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
     }
   }
 
+  /** Start a copy-on-write checkpoint; it replaces any earlier one. */
+  checkpoint(): RamCheckpoint {
+    this.epoch++;
+    this.cp = { epoch: this.epoch, saved: new Map() };
+    return this.cp;
+  }
+
+  /** Put memory back as it was at cp (the latest checkpoint), which stays valid for more rollbacks. */
+  rollback(cp: RamCheckpoint): void {
+    if (cp !== this.cp) throw new Error('RAM rollback to a checkpoint that is not the latest');
+    for (const [idx, data] of cp.saved) {
+      const chunk = this.dir[idx >>> CHUNK_SHIFT]!;
+      const f = chunk[idx & CHUNK_MASK]!;
+      if (data) f.u8.set(data);
+      else {
+        chunk[idx & CHUNK_MASK] = undefined;
+        this.count--;
+        this.spare.push(f);
+      }
+    }
+    cp.saved.clear();
+    // Every frame must save its original again on its next write.
+    this.epoch++;
+    (cp as { epoch: number }).epoch = this.epoch;
+  }
+
   snapshot(): RamSnapshot {
     const frames = new Map<number, Uint8Array>();
     for (const [k, f] of this.each()) frames.set(k, f.u8.slice());
@@ -174,6 +230,8 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   }
 
   restore(s: RamSnapshot): void {
+    this.cp = null;
+    this.spare = [];
     this.dir = [];
     this.count = 0;
     this.slabNext = SLAB_BYTES;

@@ -354,10 +354,16 @@ ${registerTypes(byType(blocks))}
     threads: Array<() => Promise<unknown>>;
     /** After every run; a throw (or an error finding) is a failure. */
     check?: () => Promise<void> | void;
+    /** exhaustive (default): every schedule within the preemption bound; random: sampled schedules. */
     mode?: 'exhaustive' | 'random';
+    /** random: how many schedules (default 100); exhaustive: a cap on runs. */
     runs?: number;
+    /** random: the schedules' seed (default: the run's seed). */
     seed?: number;
+    /** Context switches away from a thread that could go on (default 2 exhaustive, none random). Infinity: unbounded, with sleep-set pruning. */
     preemptionBound?: number;
+    /** Stop after this many failing runs (default 10). */
+    maxFailures?: number;
   }
   interface ExploreFailure {
     schedule: number[];
@@ -367,6 +373,10 @@ ${registerTypes(byType(blocks))}
   interface ExploreResult {
     runs: number;
     failures: ExploreFailure[];
+    /** exhaustive: every schedule within the bound was run (not stopped by runs or maxFailures). */
+    complete: boolean;
+    /** Runs cut short because they repeated an explored one. */
+    pruned: number;
   }
   interface ReplayStep {
     /** Index of the thread that ran. */
@@ -385,7 +395,7 @@ ${registerTypes(byType(blocks))}
   /** The interleaving explorer. Before every run the SoC is restored to its state at the call. */
   interface Explore {
     (spec: ExploreSpec): Promise<ExploreResult>;
-    /** The same run, step by step. */
+    /** The same run, step by step. The run's final state stays (inspect it); its findings are in the result. */
     replay(schedule: number[], spec: ExploreSpec): Promise<ReplayResult>;
   }
 

@@ -266,6 +266,22 @@ export function armSmmuDriver(): KernelDriver {
         variant,
         pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
         groupPolicy: 'per-device',
+        snapshot: () => ({ cbDomains: cbDomains.slice(), smrSid: smrSid.slice(), devSme: new Map(devSme) }),
+        restore(s) {
+          const x = s as { cbDomains: (IommuDomain | null)[]; smrSid: number[]; devSme: Map<string, number> };
+          x.cbDomains.forEach((d, i) => (cbDomains[i] = d));
+          x.smrSid.forEach((sid, i) => (smrSid[i] = sid));
+          devSme.clear();
+          for (const [k, v] of x.devSme) devSme.set(k, v);
+        },
+        snapshotDomain: (d) => ({ cb: priv(d).cb, lock: priv(d).cbLock.snapshot(), iop: priv(d).iop.snapshot() }),
+        restoreDomain(d, s) {
+          const x = s as { cb: number; lock: string | null; iop: unknown };
+          const dom = priv(d);
+          dom.cb = x.cb;
+          dom.cbLock.restore(x.lock);
+          dom.iop.restore(x.iop);
+        },
         *probeDevice(dev) {
           const sid = sidOf(dev);
           // Devices with the same stream ID share an entry (arm_smmu_find_sme).

@@ -44,6 +44,15 @@ export class PagePgtableAllocator implements PgtableAllocator {
     else h.free(pa);
   }
 
+  snapshot(): unknown {
+    return new Map(this.held);
+  }
+
+  restore(s: unknown): void {
+    this.held.clear();
+    for (const [pa, h] of s as Map<number, SlabCache | number>) this.held.set(pa, h);
+  }
+
   /** Tables still held (freeing the domain should leave none). */
   get live(): number {
     return this.held.size;

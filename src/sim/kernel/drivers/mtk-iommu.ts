@@ -201,6 +201,17 @@ export function mtkIommuDriver(): KernelDriver {
         pgsizeBitmap: SZ_4K | SZ_64K | SZ_1M | SZ_16M,
         groupPolicy: 'single',
         defDomainType: 'dma',
+        snapshot: () => ({ current, larbMmu: larbMmu.slice(), saved: new Map(saved), lock: tlbLock.snapshot() }),
+        restore(s) {
+          const x = s as { current: IommuDomain | null; larbMmu: Uint32Array; saved: Map<number, number>; lock: string | null };
+          current = x.current;
+          larbMmu.set(x.larbMmu);
+          saved.clear();
+          for (const [k, v] of x.saved) saved.set(k, v);
+          tlbLock.restore(x.lock);
+        },
+        snapshotDomain: (d) => priv(d).iop.snapshot(),
+        restoreDomain: (d, s) => priv(d).iop.restore(s),
         *probeDevice(dev) {
           // Stands in for the master → larb → smi-common → M4U runtime-PM chain.
           yield* pm.linkAdd(dev, name, ['stateless', 'pm-runtime']);

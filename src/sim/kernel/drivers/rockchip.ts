@@ -413,6 +413,18 @@ export function rockchipIommuDriver(): KernelDriver {
         *irq() {
           return yield* handleIrq();
         },
+        snapshot: () => ({ current, warnedRpm }),
+        restore(s) {
+          ({ current, warnedRpm } = s as { current: IommuDomain | null; warnedRpm: boolean });
+        },
+        snapshotDomain: (d) => ({ dt: priv(d).dt, lock: priv(d).dtLock.snapshot(), iommus: priv(d).iommus.slice() }),
+        restoreDomain(d, s) {
+          const x = s as { dt: number; lock: string | null; iommus: RkIommu[] };
+          const dom = priv(d);
+          dom.dt = x.dt;
+          dom.dtLock.restore(x.lock);
+          dom.iommus = x.iommus.slice();
+        },
       };
 
       /** §2.9: per instance, report a page fault, zap, acknowledge it; clear the status. */

