@@ -186,6 +186,7 @@ export class Session {
       source: req.source,
       fileName: req.fileName,
       timeoutMs,
+      mayYield: () => !soc.hasExecutor(),
       bindings: {
         soc: createSocBindings(soc),
         kernel: soc.kernel.api,

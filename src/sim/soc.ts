@@ -294,6 +294,11 @@ export class Soc {
   }
 
   /** Route the kernel's and the script API's preemptible operations to exec (null: run them at once). */
+  /** Whether a scheduler (the explorer) runs operations now, instead of running each to completion. */
+  hasExecutor(): boolean {
+    return this.executor !== null;
+  }
+
   setExecutor(exec: Executor | null): void {
     this.executor = exec;
     if (this.kernelInstance) this.kernelInstance.exec = exec ?? undefined;

@@ -276,3 +276,38 @@ describe('timeouts and findings', () => {
     expect(r.error?.message).toBe('the run was stopped');
   });
 });
+
+describe('event loop turns during a run', () => {
+  it('gives the host event loop turns while a script keeps awaiting host calls, when allowed', async () => {
+    let turns = 0;
+    const timer = setInterval(() => turns++, 1);
+    try {
+      const started = Date.now();
+      await runScript({
+        source: `test('busy', async () => { const end = Date.now() + 300; while (Date.now() < end) await host.tick(); });`,
+        fileName: 'busy.ts',
+        bindings: { host: { tick: async () => 0 } },
+        mayYield: () => true,
+      });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      expect(turns).toBeGreaterThan(3);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('stays in microtasks when not allowed (the explorer needs that)', async () => {
+    let turns = 0;
+    const timer = setInterval(() => turns++, 1);
+    try {
+      await runScript({
+        source: `test('busy', async () => { const end = Date.now() + 100; while (Date.now() < end) await host.tick(); });`,
+        fileName: 'busy.ts',
+        bindings: { host: { tick: async () => 0 } },
+      });
+      expect(turns).toBe(0);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+});

@@ -45,6 +45,8 @@ export interface RunScriptOptions {
   hooks?: TestHooks;
   /** Stops the run before its next test (and ends a test waiting on a promise). */
   signal?: AbortSignal;
+  /** See SandboxOptions.mayYield. */
+  mayYield?(): boolean;
 }
 
 export type RunScriptResult = Omit<ScriptRunResult, 'runId'>;
@@ -71,6 +73,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunScriptResult
     memoryLimitBytes: opts.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES,
     maxStackBytes: opts.maxStackBytes ?? DEFAULT_MAX_STACK_BYTES,
     onOutput: (stream, text) => opts.onOutput?.(stream, text),
+    mayYield: opts.mayYield,
   });
   try {
     for (const [name, value] of Object.entries(opts.bindings)) sb.defineGlobal(name, value);

@@ -13,7 +13,16 @@ export interface SandboxOptions {
   memoryLimitBytes: number;
   maxStackBytes: number;
   onOutput(stream: 'log' | 'error', text: string): void;
+  /**
+   * Whether the pump may give the host's event loop a turn now and then. A script that keeps
+   * awaiting host calls otherwise runs entirely in microtasks, and the worker answers nothing
+   * (views, heartbeats) until it ends. The explorer needs pure microtask progress, so it says no.
+   */
+  mayYield?(): boolean;
 }
+
+/** How long the sandbox may run host-call continuations before the event loop gets a turn. */
+const YIELD_EVERY_MS = 20;
 
 /** What the harness knows about a declared test. */
 export interface TestInfo {
@@ -28,6 +37,8 @@ export interface TestInfo {
 export class Sandbox {
   private deadline = Infinity;
   private pumpQueued = false;
+  private lastYield = Date.now();
+  private mayYield: () => boolean = () => false;
   private onInterrupt: (() => void) | undefined;
   private readonly bridge: Bridge;
   /** The harness's control object (count, info, run, and the marshalling helpers). */
@@ -52,6 +63,7 @@ export class Sandbox {
     rt.setMemoryLimit(opts.memoryLimitBytes);
     rt.setMaxStackSize(opts.maxStackBytes);
     const sb = new Sandbox(rt, rt.newContext());
+    if (opts.mayYield) sb.mayYield = opts.mayYield;
     try {
       sb.installHarness(opts.onOutput);
     } catch (e) {
@@ -135,7 +147,10 @@ export class Sandbox {
   private schedulePump(): void {
     if (this.pumpQueued) return;
     this.pumpQueued = true;
-    queueMicrotask(() => {
+    const now = Date.now();
+    const yieldNow = now - this.lastYield > YIELD_EVERY_MS && this.mayYield();
+    if (yieldNow) this.lastYield = now;
+    (yieldNow ? setImmediate : queueMicrotask)(() => {
       this.pumpQueued = false;
       if (!this.bridge.alive) return;
       const r = this.rt.executePendingJobs();
