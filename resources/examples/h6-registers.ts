@@ -106,6 +106,8 @@ test('an unmapped page stays translated until its TLB entry is zapped', async ()
   expect((await di.dma.read(IOVA, 4)).ok).toBe(true);
   await store(ptePa(IOVA), 0); // unmap, no invalidation yet
   expect((await di.dma.read(IOVA, 4)).ok).toBe(true); // stale, as on silicon
+  // The checker compares the TLB hit with the tables in memory, and says so.
+  expect(soc.takeFindings().map((f) => f.kind)).toEqual(['stale-translation']);
   await zap(IOVA);
   const r = await di.dma.read(IOVA, 4);
   expect(r.fault?.reason).toBe('pte-invalid');

@@ -189,6 +189,11 @@ export class Soc {
     return k;
   }
 
+  /** The kernel if something booted it, else null: inspectors use this, so looking never boots one. */
+  get bootedKernel(): Kernel | null {
+    return this.kernelInstance;
+  }
+
   private domainNamed(name: string, user: string): PowerDomain {
     const d = this.domains.get(name);
     if (!d) throw new Error(`${user}: no power domain named ${name}`);

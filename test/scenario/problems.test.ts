@@ -66,9 +66,21 @@ function typeErrors(script: string, preset: string): string[] {
 const all = scripts(EXAMPLES);
 
 describe('example scripts through the real CLI', () => {
-  it('covers the problem scenarios P1, P5 to P9', () => {
+  it('covers the problem scenarios P1 to P9', () => {
     const names = all.map((f) => relative(EXAMPLES, f));
-    for (const p of ['p1-rockchip-zap-order', 'p5-dma-double-unmap', 'p6-h6-unflushed-tables', 'p7-h6-free-live-domain', 'p8-h6-runtime-pm', 'p9-h6-domain-switch']) {
+    for (const p of [
+      'p1-rockchip-zap-order',
+      'p1-rockchip-zap-order-explore',
+      'p2-v7s-table-install-race',
+      'p3-v7s-split-race',
+      'p4-lpae-block-replaces-table',
+      'p5-dma-double-unmap',
+      'p6-h6-unflushed-tables',
+      'p7-h6-free-live-domain',
+      'p8-h6-runtime-pm',
+      'p8-rk-device-link',
+      'p9-h6-domain-switch',
+    ]) {
       expect(names).toContain(join('problems', `${p}.ts`));
     }
   });

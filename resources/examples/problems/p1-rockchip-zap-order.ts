@@ -61,9 +61,12 @@ test('zapOrder: before-update: a walk between zap and update re-caches the inval
   expect(viaB.ok).toBe(false);
   expect(viaB.fault).toMatchObject({ iova: iova + 0x1000, master: DEV, access: 'read', reason: 'pte-invalid' });
   expect(soc.iommu(MMU).walkCache().some((l) => l.iova <= iova && iova < l.iova + l.span && l.entries.includes(0))).toBe(true);
+  // The checker names it: the fault came from a cached line the tables in memory contradict.
+  const found = soc.takeFindings();
+  expect(found.map((f) => f.kind)).toEqual(['fault', 'stale-translation']);
+  expect(found[1]!.where).toMatchObject({ iommu: MMU, device: DEV, iova: `0x${(iova + 0x1000).toString(16)}` });
   kernel.driver(MMU).setVariant({ zapOrder: 'after-update' });
   await kernel.detachDevice(d, DEV);
-  soc.takeFindings();
 });
 
 test('only the first and last IOVA need a zap: the inner page tables of a range are new', async () => {

@@ -46,6 +46,10 @@ test('detachBeforeFree: false: TTB keeps pointing at the freed DT, and its reuse
   await kernel.domainFree(d);
   expect(await soc.reg(IOMMU, 'ENABLE')).toBe(1);
   expect(await soc.reg(IOMMU, 'TTB')).toBe(ttb);
+  // Named at the free.
+  const atFree = soc.takeFindings();
+  expect(atFree.map((f) => f.kind)).toEqual(['live-domain-free']);
+  expect(atFree[0]!.where).toMatchObject({ iommu: IOMMU, domain: d.id });
   // The next 16 KiB allocation gets the freed DT back, and fills it with whatever it holds.
   const reused = await kernel.allocPages(4);
   expect(reused).toBe(ttb);
@@ -54,7 +58,8 @@ test('detachBeforeFree: false: TTB keeps pointing at the freed DT, and its reuse
   const r = await soc.device(DEV).dma.read(IOVA2, 4);
   expect(r.ok).toBe(false);
   expect(r.fault).toMatchObject({ iova: IOVA2, master: DEV, reason: 'dte-invalid' });
-  expect(soc.takeFindings().map((f) => f.kind)).toContain('fault');
+  // The walk of the freed (and reused) directory table is named, then its consequence.
+  expect(soc.takeFindings().map((f) => f.kind)).toEqual(['table-use-after-free', 'fault']);
   kernel.driver(IOMMU).setVariant({ detachBeforeFree: true });
   await kernel.freePages(reused);
   await recover(d, pa);

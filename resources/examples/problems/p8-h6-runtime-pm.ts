@@ -64,7 +64,7 @@ test('first posting with power/control = on: the new domain is never programmed'
   expect(ttbAfter).toBe(ttbBefore);
   expect(r.ok).toBe(false);
   expect(r.fault).toMatchObject({ iova: IOVA, master: DEV, reason: 'dte-invalid' });
-  expect(soc.takeFindings().map((f) => f.kind)).toContain('fault');
+  expect(soc.takeFindings().map((f) => f.kind)).toEqual(['fault', 'pm-disabled-no-setup']);
   await kernel.pm.setControl(IOMMU, 'auto');
   await release(d, pa);
   soc.takeFindings();
@@ -77,7 +77,9 @@ test('first posting with CONFIG_PM=n: no callback ever runs, the new domain is n
   expect(ttbAfter).toBe(ttbBefore);
   expect(r.ok).toBe(false);
   expect(r.fault).toMatchObject({ iova: IOVA, master: DEV, reason: 'dte-invalid' });
-  expect(soc.takeFindings().map((f) => f.kind)).toContain('fault');
+  const found = soc.takeFindings();
+  expect(found.map((f) => f.kind)).toEqual(['fault', 'pm-disabled-no-setup']);
+  expect(found[1]!.message).toContain('CONFIG_PM=n');
   await release(d, pa);
   kernel.pm.setEnabled(true);
   kernel.driver(IOMMU).setVariant({ programInResumeOnly: false });

@@ -55,7 +55,10 @@ test('invalidateOnSwitch: false: the old domain\'s translation survives the swit
   // Stale: ve, now in domain B, still reaches domain A's page.
   expect(viaB).toEqual({ ok: true, data: new Uint8Array(4).fill(0xaa) });
   expect(soc.iommu(IOMMU).tlb().filter((e) => e.pa === pageA).length).toBeGreaterThan(0);
+  const found = soc.takeFindings();
+  expect(found.map((f) => f.kind)).toEqual(['stale-translation']);
+  expect(found[0]!.message).toContain(`translated to 0x${pageA.toString(16)}`);
   kernel.driver(IOMMU).setVariant({ invalidateOnSwitch: true });
   await cleanup();
-  soc.takeFindings();
+  expect(soc.findings()).toEqual([]);
 });

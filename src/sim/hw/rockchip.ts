@@ -364,6 +364,12 @@ class RockchipIommu implements IommuModel {
     inst.regs.set('INT_RAWSTAT', inst.regs.get('INT_RAWSTAT') | RK_INT.PAGE_FAULT);
     const fault = this.record(inst, master, iova, access, reason);
     this.updateIrq();
+    this.ctx.findings.report({
+      kind: 'fault',
+      severity: 'error',
+      message: `${inst.window}: ${access} fault at IOVA ${hex(iova)} by ${master.name}: ${reason}${this.cfg.irq === undefined ? '' : ` (IRQ ${this.cfg.irq})`}`,
+      where: { iommu: this.name, mmu: inst.window, iova: hex(iova), master: master.name, access, reason, ...(this.cfg.irq === undefined ? {} : { irq: this.cfg.irq }) },
+    });
     return { ok: false, fault };
   }
 

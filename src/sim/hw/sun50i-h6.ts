@@ -558,8 +558,8 @@ export class Sun50iH6Iommu implements IommuModel {
       this.ctx.findings.report({
         kind: 'fault',
         severity: 'error',
-        message: `${this.name}: ${access} fault at IOVA ${hex(iova)} by ${master.name}: ${reason}`,
-        where: { iommu: this.name, iova: hex(iova), master: master.name, access, reason },
+        message: `${this.name}: ${access} fault at IOVA ${hex(iova)} by ${master.name}: ${reason}${this.irq === undefined ? '' : ` (IRQ ${this.irq})`}`,
+        where: { iommu: this.name, iova: hex(iova), master: master.name, access, reason, ...(this.irq === undefined ? {} : { irq: this.irq }) },
       });
     }
     return { ok: false, fault: f };

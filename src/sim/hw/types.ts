@@ -73,6 +73,21 @@ export interface IommuStats {
  */
 export type Translation = { ok: true; pa: number; coherent: boolean } | { ok: false; fault: Fault };
 
+/**
+ * What the checkers (src/sim/check) are told by the hardware. Called synchronously on the walk and
+ * DMA paths, so implementations must be cheap and must not touch the hardware they watch.
+ */
+export interface HwObserver {
+  /** A table walker (agent: the IOMMU instance) read the word at pa while walking iova. */
+  walkRead(agent: string, pa: number, value: number, iova: number | undefined): void;
+  /** A DMA beat of master at iova was translated by iommu; t is read at once, not kept. */
+  beat(master: MasterPort, iommu: IommuModel, iova: number, access: AccessKind, t: Translation): void;
+  /** A DMA transfer was refused because the master itself is powered off. */
+  masterOff(master: MasterPort, iova: number, access: AccessKind): void;
+  /** What the memory at pa is, for messages (e.g. "page table (domain 3, level 2, iommu0)"). */
+  describe(pa: number): { label: string; domain?: number } | undefined;
+}
+
 /** What every hardware model is given: the shared SoC fabric, passed explicitly. */
 export interface HwContext {
   bus: Bus;
@@ -82,6 +97,8 @@ export interface HwContext {
   rng: Rng;
   /** Drive an interrupt line (GIC SPI number) to a level. */
   setIrq(line: number, level: boolean): void;
+  /** The checkers' view of the hardware, when the SoC has them. */
+  observer?: HwObserver;
 }
 
 /** A master's identity as its IOMMU sees it. */
