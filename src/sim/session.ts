@@ -9,17 +9,26 @@ import { scriptApiDts } from './script/api-types';
 import { runScript } from './script/run';
 import { Soc } from './soc';
 import { createSocBindings } from './soc-api';
-import { createExploreBinding } from './check/explore-binding';
+import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
+import type { ExploreJob, ExplorePool, HelperChannel } from './check/explore-parallel';
 import { deviceTree, type DeviceTree } from './views/device-tree';
 import { dirtyLinesIn, touchedFramesIn } from './views/memory';
 import { toPerfetto } from './views/perfetto';
+import { domainIovaMap } from './views/iova-map';
+import { domainPageTable, domainWalk, listDomains, pageOwnersIn } from './views/page-tables';
 import { checkTlb, checkWalkCache } from './views/stale-tlb';
 import { traceWindow, type TraceWindow } from './views/trace-window';
 import type {
   BlockInfo,
   BlockMeta,
+  DomainInfo,
   IommuInspection,
+  IovaMap,
+  IovaWalk,
   LoadConfigResult,
+  PageOwnerInfo,
+  PageTableQuery,
+  PtTable,
   RegisterValue,
   ScriptRunRequest,
   ScriptRunResult,
@@ -34,6 +43,8 @@ export interface SessionOptions {
   emit(e: SessionEvent): void;
   /** Proof of life while a script runs, with how long the next step may take (the host's watchdog listens). */
   heartbeat(budgetMs: number): void;
+  /** Helper workers for large explorations; none: every exploration runs in this worker. */
+  explorePool?: ExplorePool;
 }
 
 const DEFAULT_SEED = 1;
@@ -164,11 +175,50 @@ export class Session {
     return JSON.stringify(toPerfetto(soc.trace.events(), { socName: soc.config.name }));
   }
 
+  domains(): DomainInfo[] {
+    return this.soc ? listDomains(this.soc) : [];
+  }
+
+  pageTable(domain: number, query: PageTableQuery): PtTable {
+    return domainPageTable(this.requireSoc(), domain, query);
+  }
+
+  iovaMap(domain: number): IovaMap {
+    return domainIovaMap(this.requireSoc(), domain);
+  }
+
+  walkIova(domain: number, iova: number): IovaWalk {
+    return domainWalk(this.requireSoc(), domain, iova);
+  }
+
+  pageOwners(pa: number, len: number): PageOwnerInfo[] {
+    // The kernel is not booted just to look: before it is, no page has an owner.
+    const pages = this.soc?.bootedKernel?.pages;
+    return pages ? pageOwnersIn(pages, pa, len) : [];
+  }
+
   /**
    * Run a script against a fresh SoC built from the loaded config and the seed, so the same config,
    * script and seed give the same trace. The SoC stays afterwards for the views to inspect.
    */
-  async runScript(req: ScriptRunRequest, runId: number): Promise<ScriptRunResult> {
+  runScript(req: ScriptRunRequest, runId: number): Promise<ScriptRunResult> {
+    return this.execute(req, runId, null);
+  }
+
+  /**
+   * In a helper worker: run the job's script up to its explore call, and there explore the pieces
+   * the caller sends until this worker is terminated. Resolves only if the script never gets there.
+   */
+  async serveExplore(job: ExploreJob, channel: HelperChannel): Promise<string> {
+    const loaded = this.loadConfig(job.config.text, job.config.file);
+    if (!loaded.ok) return `the helper cannot load the config: ${loaded.errors[0]?.message ?? ''}`;
+    const req: ScriptRunRequest = { source: job.source, fileName: job.fileName, seed: job.seed, timeoutMs: job.timeoutMs };
+    const r = await this.execute(req, 0, { call: job.call, earlier: job.earlier, channel });
+    const why = r.error?.message ?? r.tests.find((t) => t.error)?.error?.message;
+    return `the script ended before explore call ${job.call.ordinal} of test ${job.call.test}${why ? `: ${why}` : ''}`;
+  }
+
+  private async execute(req: ScriptRunRequest, runId: number, serve: ExploreBindingOptions['serve'] | null): Promise<ScriptRunResult> {
     const started = Date.now();
     const fail = (message: string): ScriptRunResult => {
       const result: ScriptRunResult = { runId, ok: false, tests: [], error: { message, file: req.fileName }, durationMs: Date.now() - started };
@@ -176,17 +226,29 @@ export class Session {
       return result;
     };
     if (!this.loaded) return fail('no SoC config is loaded');
-    const seed = req.seed ?? this.loaded.config.seed ?? DEFAULT_SEED;
+    const loaded = this.loaded;
+    const seed = req.seed ?? loaded.config.seed ?? DEFAULT_SEED;
     const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const soc = new Soc(this.loaded.config, seed);
     this.soc = soc;
     let testAbort: AbortController | undefined;
+    let testIndex = -1;
     this.archived = [];
+    const pool = this.opts.explorePool;
+    const parallel: ExploreBindingOptions['parallel'] = pool && {
+      pool,
+      ...(req.exploreWorkers !== undefined ? { workers: req.exploreWorkers } : {}),
+      job: (call, earlier) => ({ config: { text: loaded.text, file: loaded.file }, source: req.source, fileName: req.fileName, seed, timeoutMs, call, earlier }),
+    };
     const out = await runScript({
       source: req.source,
       fileName: req.fileName,
       timeoutMs,
       mayYield: () => !soc.hasExecutor(),
+      onCallSite: (site) => {
+        soc.checks.callSite = site;
+        soc.findings.callSite = site;
+      },
       bindings: {
         soc: createSocBindings(soc),
         kernel: soc.kernel.api,
@@ -201,6 +263,8 @@ export class Session {
           },
           // A test's explorations end with it (its timeout, or the run being stopped).
           signal: () => testAbort?.signal,
+          testIndex: () => testIndex,
+          ...(serve ? { serve } : parallel ? { parallel } : {}),
         }),
       },
       onOutput: (stream, text) => this.opts.emit({ type: 'output', runId, stream, text }),
@@ -210,6 +274,7 @@ export class Session {
       },
       hooks: {
         beforeTest: (t) => {
+          testIndex++;
           testAbort = new AbortController();
           this.opts.heartbeat(t.timeoutMs);
           this.archived.push(...soc.findings.take());

@@ -39,6 +39,8 @@ export interface FindingSink {
 /** Collects findings in raise order, stamping time and replay data. */
 export class FindingLog implements FindingSink {
   private items: Finding[] = [];
+  /** The script line of the call in progress ("file.ts:line:col"), when a script is running. */
+  callSite: (() => string | undefined) | undefined;
 
   constructor(
     private readonly now: () => number,
@@ -46,7 +48,9 @@ export class FindingLog implements FindingSink {
   ) {}
 
   report(f: Omit<Finding, 'time' | 'replay'> & { time?: number }): void {
-    this.items.push({ ...f, time: f.time ?? this.now(), replay: this.replay() });
+    const line = f.where?.line === undefined ? this.callSite?.() : undefined;
+    const where = line === undefined ? f.where : { ...f.where, line };
+    this.items.push({ ...f, ...(where ? { where } : {}), time: f.time ?? this.now(), replay: this.replay() });
   }
 
   list(): Finding[] {

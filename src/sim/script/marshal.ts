@@ -38,6 +38,9 @@ export class SandboxError extends Error {
 }
 
 export class Bridge {
+  /** Non-zero while a host function called from the sandbox is running (its caller is on the stack). */
+  hostCallDepth = 0;
+
   private helpers: VmHelpers | undefined;
   /** Handles the host keeps past a call: sandbox callbacks, pending promises. */
   private readonly kept = new Set<{ alive: boolean; dispose(): void }>();
@@ -120,11 +123,14 @@ export class Bridge {
     const vm = this.vm;
     const handle = vm.newFunction(name, (...argHandles) => {
       let result: unknown;
+      this.hostCallDepth++;
       try {
         result = fn(...argHandles.map((a) => this.fromVm(a)));
         if (!isPromiseLike(result)) return this.toVm(result);
       } catch (e) {
         return { error: this.errorToVm(e) };
+      } finally {
+        this.hostCallDepth--;
       }
       return this.promiseToVm(result);
     });

@@ -9,7 +9,7 @@ import type { ScriptError, ScriptRunResult, TestResult } from '../../shared/sess
 import type { ErrorInfo } from './marshal';
 import { Sandbox, type TestInfo } from './sandbox';
 import type { SourceMap } from './source-map';
-import { locateError } from './stack';
+import { locateError, userSite } from './stack';
 import { transpileScript } from './transpile';
 
 export const DEFAULT_TEST_TIMEOUT_MS = 10_000;
@@ -47,6 +47,11 @@ export interface RunScriptOptions {
   signal?: AbortSignal;
   /** See SandboxOptions.mayYield. */
   mayYield?(): boolean;
+  /**
+   * Receives a provider of the script line of the host call in progress ("file.ts:line:col"), so
+   * findings raised during a call can name the line that made it.
+   */
+  onCallSite?(provider: () => string | undefined): void;
 }
 
 export type RunScriptResult = Omit<ScriptRunResult, 'runId'>;
@@ -74,6 +79,10 @@ export async function runScript(opts: RunScriptOptions): Promise<RunScriptResult
     maxStackBytes: opts.maxStackBytes ?? DEFAULT_MAX_STACK_BYTES,
     onOutput: (stream, text) => opts.onOutput?.(stream, text),
     mayYield: opts.mayYield,
+  });
+  opts.onCallSite?.(() => {
+    const stack = sb.currentStack();
+    return stack === undefined ? undefined : userSite(stack, fileName, tr.map);
   });
   try {
     for (const [name, value] of Object.entries(opts.bindings)) sb.defineGlobal(name, value);

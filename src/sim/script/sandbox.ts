@@ -111,6 +111,20 @@ export class Sandbox {
     return this.callControl('count', []) as number;
   }
 
+  /**
+   * The sandbox's stack at the host call in progress (undefined outside one): evaluated only when
+   * a finding asks where it comes from, so ordinary calls pay nothing.
+   */
+  currentStack(): string | undefined {
+    if (this.bridge.hostCallDepth === 0) return undefined;
+    const r = this.vm.evalCode('new Error().stack', 'soc-console:site');
+    if (r.error) {
+      r.error.dispose();
+      return undefined;
+    }
+    return r.value.consume((v) => this.vm.getString(v));
+  }
+
   testInfo(i: number): TestInfo {
     return this.callControl('info', [i]) as TestInfo;
   }

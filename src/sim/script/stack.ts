@@ -42,3 +42,9 @@ export function locateError(info: ErrorInfo, fileName: string, map: SourceMap, f
   const stack = frames.map((f) => `    at ${f.fn} (${f.file}:${f.line}:${f.column})`).join('\n');
   return top ? { message: info.message, file: fileName, line: top.line, column: top.column, stack } : { message: info.message, file: fileName };
 }
+
+/** "file.ts:line:col" of the innermost user frame of a stack, in the user's .ts positions. */
+export function userSite(stack: string, fileName: string, map: SourceMap): string | undefined {
+  const top = userFrames(stack, fileName, map)[0];
+  return top ? `${fileName}:${top.line}:${top.column}` : undefined;
+}
