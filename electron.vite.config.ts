@@ -13,6 +13,8 @@ export default defineConfig({
           index: resolve(root, 'src/main/electron/index.ts'),
           // The engine runs in a worker_threads worker; the host spawns it from out/main/sim-worker.js.
           'sim-worker': resolve(root, 'src/main/host/sim-worker.ts'),
+          // Helpers for large explorations; the sim worker spawns them from out/main/explore-worker.js.
+          'explore-worker': resolve(root, 'src/main/host/explore-worker.ts'),
         },
       },
     },

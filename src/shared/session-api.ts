@@ -8,9 +8,19 @@ import type { TraceEvent } from '../sim/core/trace';
 import type { BlockMeta } from '../sim/regs/dsl';
 import type { Fault, IommuStats, TlbEntry, WalkCacheEntry } from '../sim/hw/types';
 import type { CheckedTlbEntry, CheckedWalkCacheEntry, DeviceTree, TraceWindow } from '../sim/views/types';
+import type { DomainInfo, IovaMap, IovaRun, IovaWalk, PageOwnerInfo, PtEntry, PtField, PtTable, TableRef, WalkStep } from '../sim/views/page-tables-types';
 
 export type { Finding, TraceEvent, BlockMeta, Fault, IommuStats, TlbEntry, WalkCacheEntry };
 export type { DeviceTree, CheckedTlbEntry, CheckedWalkCacheEntry, TraceWindow };
+export type { DomainInfo, IovaMap, IovaRun, IovaWalk, PageOwnerInfo, PtEntry, PtField, PtTable, TableRef, WalkStep };
+
+/** Which table of a domain to read, and whether invalid descriptors are listed too. */
+export interface PageTableQuery {
+  /** A table the walker reaches (a PtEntry's next); the domain's root when absent. */
+  table?: TableRef;
+  /** List invalid descriptors as well (default: valid ones only). */
+  all?: boolean;
+}
 
 export interface ConfigError {
   /** File the error is in. */
@@ -80,6 +90,8 @@ export interface ScriptRunRequest {
   seed?: number;
   /** Per-test timeout (default 10 s). */
   timeoutMs?: number;
+  /** Workers per exploration unless its spec says (default: one per core once an exploration runs long). */
+  exploreWorkers?: number;
 }
 
 export interface ScriptRunResult {
@@ -148,6 +160,16 @@ export interface SessionApi {
   traceWindow(from: number, to: number, limit: number): Promise<TraceWindow>;
   /** The whole trace ring as Chrome/Perfetto trace-event JSON text. */
   perfettoTrace(): Promise<string>;
+  /** Every IOMMU domain (freed ones included) with its devices and whether the hardware walks it now. */
+  domains(): Promise<DomainInfo[]>;
+  /** One table of a domain as the hardware walker reads it, each descriptor decoded. */
+  pageTable(domain: number, query: PageTableQuery): Promise<PtTable>;
+  /** The domain's mapped IOVA as runs (holes implied), read as the walker reads the tables. */
+  iovaMap(domain: number): Promise<IovaMap>;
+  /** The hardware walk of one IOVA, step by step, ending at the PA or the fault. */
+  walkIova(domain: number, iova: number): Promise<IovaWalk>;
+  /** Allocations of the kernel's page allocator overlapping [pa, pa+len), with their owners. */
+  pageOwners(pa: number, len: number): Promise<PageOwnerInfo[]>;
 }
 
 export type SessionMethod = keyof SessionApi;
@@ -163,6 +185,17 @@ const view: Check = (v) => v === 'cpu' || v === 'ram';
 const span: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2 ** 40;
 const time: Check = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
 const limit: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 100_000;
+const domainId: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 0xffffffff;
+const tableRef: Check = (v) => {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return addr(r.pa) && addr(r.iova) && typeof r.level === 'number' && Number.isInteger(r.level) && r.level >= 0 && r.level <= 3;
+};
+const ptQuery: Check = (v) => {
+  if (typeof v !== 'object' || v === null) return false;
+  const q = v as Record<string, unknown>;
+  return (q.table === undefined || tableRef(q.table)) && (q.all === undefined || typeof q.all === 'boolean');
+};
 const runReq: Check = (v) => {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
@@ -201,6 +234,11 @@ export const SESSION_METHODS: Record<SessionMethod, Check[]> = {
   inspectIommu: [name],
   traceWindow: [time, time, limit],
   perfettoTrace: [],
+  domains: [],
+  pageTable: [domainId, ptQuery],
+  iovaMap: [domainId],
+  walkIova: [domainId, addr],
+  pageOwners: [addr, span],
 };
 
 /** Validate an untrusted call; returns an error message or null. */

@@ -17,9 +17,9 @@ const MT8183 = join(ROOT, 'resources', 'socs', 'mt8183.soc.json');
 
 /**
  * P2's race. The first test explores and replays (the helper must rebuild the state a kept replay
- * leaves), the second explores with the given bound and workers and prints its whole result.
+ * leaves), the second explores with the given options and workers and prints its whole result.
  */
-function p2Script(bound: number, workers: number, timeoutMs = 600_000): string {
+function p2Script(options: string, workers: number, timeoutMs = 600_000): string {
   return `
 const MMU = 'iommu0';
 async function race(tableInstall) {
@@ -42,7 +42,7 @@ test('store: found and replayed', async () => {
 });
 test('cmpxchg at a higher bound', async () => {
   const spec = await race('cmpxchg');
-  const r = await explore({ ...spec, preemptionBound: ${bound}, maxFailures: 1e9, workers: ${workers} });
+  const r = await explore({ ...spec, ${options}, maxFailures: 1e9, workers: ${workers} });
   console.log('RESULT ' + JSON.stringify(r));
 }, { timeoutMs: ${timeoutMs} });
 `;
@@ -66,8 +66,8 @@ async function run(pool: WorkerExplorePool, source: string): Promise<{ result: S
 describe('explore over worker_threads helpers', () => {
   it('the same runs, failures and schedules with 1 and 2 workers', async () => {
     const pool = new WorkerExplorePool();
-    const one = await run(pool, p2Script(4, 1));
-    const two = await run(pool, p2Script(4, 2));
+    const one = await run(pool, p2Script('preemptionBound: 4', 1));
+    const two = await run(pool, p2Script('preemptionBound: 4', 2));
     expect(one.result.ok).toBe(true);
     expect(two.result.ok).toBe(true);
     const r = JSON.parse(one.explored) as { runs: number; complete: boolean };
@@ -79,18 +79,23 @@ describe('explore over worker_threads helpers', () => {
 
   it('a test stopped at its timeout takes its helpers along', async () => {
     const pool = new WorkerExplorePool();
-    const { result } = await run(pool, p2Script(Infinity, 2, 4000).replace('preemptionBound: Infinity', 'preemptionBound: 40, mode: "random", runs: 1e7'));
+    let helpersWhileRunning = 0;
+    const sample = setTimeout(() => (helpersWhileRunning = pool.live), 3000);
+    const { result } = await run(pool, p2Script('mode: "random", runs: 1e7', 2, 4000));
+    clearTimeout(sample);
     expect(result.tests[1]?.error?.message).toMatch(/timed out|stopped/);
+    expect(helpersWhileRunning).toBe(1);
     expect(pool.live).toBe(0);
   });
 
   it.runIf(process.env.EXPLORE_BENCH)('speed-up from 1 to 2 workers (EXPLORE_BENCH=1)', async () => {
     const pool = new WorkerExplorePool();
-    const bound = Number(process.env.EXPLORE_BENCH_BOUND ?? 10);
-    const one = await run(pool, p2Script(bound, 1));
-    const two = await run(pool, p2Script(bound, 2));
-    expect(two.explored).toBe(one.explored);
-    const runs = (JSON.parse(one.explored) as { runs: number }).runs;
-    console.log(`P2 cmpxchg, bound ${bound}, ${runs} runs: 1 worker ${(one.ms / 1000).toFixed(2)} s, 2 workers ${(two.ms / 1000).toFixed(2)} s, speed-up ${(one.ms / two.ms).toFixed(2)}x`);
+    for (const options of ['preemptionBound: 8', 'mode: "random", runs: 8000']) {
+      const one = await run(pool, p2Script(options, 1));
+      const two = await run(pool, p2Script(options, 2));
+      expect(two.explored).toBe(one.explored);
+      const runs = (JSON.parse(one.explored) as { runs: number }).runs;
+      console.log(`P2 cmpxchg {${options}}, ${runs} runs: 1 worker ${(one.ms / 1000).toFixed(2)} s, 2 workers ${(two.ms / 1000).toFixed(2)} s, speed-up ${(one.ms / two.ms).toFixed(2)}x`);
+    }
   }, 600_000);
 });

@@ -2,7 +2,7 @@
  * A small in-memory stand-in for the session host, for transport tests that must not depend on
  * the engine: it records calls and emits events on demand.
  */
-import type { BlockMeta, ScriptRunResult, SessionEvent, WalkCacheEntry } from '../../src/shared/session-api';
+import type { BlockMeta, IovaMap, IovaWalk, PtTable, ScriptRunResult, SessionEvent, WalkCacheEntry } from '../../src/shared/session-api';
 import type { WebSession } from '../../src/main/web/server';
 
 const IOMMU_META: BlockMeta = {
@@ -115,5 +115,20 @@ export class FakeSession implements WebSession {
   }
   async perfettoTrace() {
     return '{"traceEvents":[]}';
+  }
+  async domains() {
+    return [];
+  }
+  async pageTable(domain: number): Promise<PtTable> {
+    throw new Error(`no IOMMU domain with id ${domain}`);
+  }
+  async iovaMap(domain: number): Promise<IovaMap> {
+    throw new Error(`no IOMMU domain with id ${domain}`);
+  }
+  async walkIova(domain: number): Promise<IovaWalk> {
+    throw new Error(`no IOMMU domain with id ${domain}`);
+  }
+  async pageOwners() {
+    return [];
   }
 }

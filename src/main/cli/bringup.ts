@@ -2,7 +2,8 @@
  * Headless CLI: run driver test scripts against a SoC config and report (script-api.md "CLI").
  *
  *   npm run bringup -- --soc <config.soc.json> [--seed N] [--reporter tap|junit|pretty]
- *                      [--out FILE] [--emit-types FILE] [--timeout MS] script.ts [more.ts ...]
+ *                      [--out FILE] [--emit-types FILE] [--timeout MS] [--explore-workers N]
+ *                      script.ts [more.ts ...]
  *
  * Exit 0: every test passed. 1: a test failed or a script was stopped. 2: bad input (option,
  * missing file, invalid config, script syntax), with a message naming the file and line or field.
@@ -37,7 +38,10 @@ export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 
 const USAGE = `usage: npm run bringup -- --soc <config.soc.json> [--seed N] [--reporter tap|junit|pretty]
-                          [--out FILE] [--emit-types FILE] [--timeout MS] script.ts [more.ts ...]`;
+                          [--out FILE] [--emit-types FILE] [--timeout MS] [--explore-workers N]
+                          script.ts [more.ts ...]
+  --explore-workers N: workers per exploration unless its spec says (default: one per core once an
+                       exploration runs for a second); the results are the same whatever N`;
 
 interface Options {
   soc: string;
@@ -46,6 +50,7 @@ interface Options {
   out?: string;
   emitTypes?: string;
   timeoutMs?: number;
+  exploreWorkers?: number;
   scripts: string[];
 }
 
@@ -65,6 +70,7 @@ function parseOptions(argv: string[]): Options {
         out: { type: 'string' },
         'emit-types': { type: 'string' },
         timeout: { type: 'string' },
+        'explore-workers': { type: 'string' },
       },
     });
   } catch (e) {
@@ -88,6 +94,7 @@ function parseOptions(argv: string[]): Options {
     out: v.out,
     emitTypes: v['emit-types'],
     timeoutMs: int('timeout', v.timeout, 1, 3_600_000),
+    exploreWorkers: int('explore-workers', v['explore-workers'], 1, 256),
     scripts: parsed.positionals,
   };
 }
@@ -156,6 +163,7 @@ async function runOne(session: CliSession, deps: CliDeps, s: { file: string; sou
     const req: ScriptRunRequest = { source: s.source, fileName: s.file };
     if (opts.seed !== undefined) req.seed = opts.seed;
     if (opts.timeoutMs !== undefined) req.timeoutMs = opts.timeoutMs;
+    if (opts.exploreWorkers !== undefined) req.exploreWorkers = opts.exploreWorkers;
     return await session.runScript(req);
   } finally {
     off();

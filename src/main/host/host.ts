@@ -9,6 +9,7 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type {
   LoadConfigResult,
+  PageTableQuery,
   ScriptRunRequest,
   ScriptRunResult,
   SessionApi,
@@ -254,6 +255,26 @@ export class SessionHost implements SessionApi {
 
   perfettoTrace(): Promise<string> {
     return this.call((api) => api.perfettoTrace());
+  }
+
+  domains(): ReturnType<SessionApi['domains']> {
+    return this.call((api) => api.domains());
+  }
+
+  pageTable(domain: number, query: PageTableQuery): ReturnType<SessionApi['pageTable']> {
+    return this.call((api) => api.pageTable(domain, query));
+  }
+
+  iovaMap(domain: number): ReturnType<SessionApi['iovaMap']> {
+    return this.call((api) => api.iovaMap(domain));
+  }
+
+  walkIova(domain: number, iova: number): ReturnType<SessionApi['walkIova']> {
+    return this.call((api) => api.walkIova(domain, iova));
+  }
+
+  pageOwners(pa: number, len: number): ReturnType<SessionApi['pageOwners']> {
+    return this.call((api) => api.pageOwners(pa, len));
   }
 
   /**

@@ -3,6 +3,7 @@ import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Session } from '../../sim/session';
+import { WorkerExplorePool } from './explore-pool';
 import type { WorkerApi, WorkerPush } from './worker-api';
 
 if (!parentPort) throw new Error('sim-worker must run in a worker thread');
@@ -12,6 +13,7 @@ const push = (m: WorkerPush): void => port.postMessage(m);
 const session = new Session({
   emit: (socEvent) => push({ socEvent }),
   heartbeat: (budgetMs) => push({ heartbeat: Date.now(), budgetMs }),
+  explorePool: new WorkerExplorePool(),
 });
 
 const api: WorkerApi = {
@@ -36,6 +38,11 @@ const api: WorkerApi = {
   inspectIommu: async (name) => session.inspectIommu(name),
   traceWindow: async (from, to, limit) => session.traceWindow(from, to, limit),
   perfettoTrace: async () => session.perfettoTrace(),
+  domains: async () => session.domains(),
+  pageTable: async (domain, query) => session.pageTable(domain, query),
+  iovaMap: async (domain) => session.iovaMap(domain),
+  walkIova: async (domain, iova) => session.walkIova(domain, iova),
+  pageOwners: async (pa, len) => session.pageOwners(pa, len),
 };
 
 Comlink.expose(api, nodeEndpoint(port));

@@ -2,15 +2,16 @@ import { defineStore } from 'pinia';
 import { reactive, watch } from 'vue';
 import { loadJson, saveJson } from '../util/persist';
 
-export type ViewTab = 'registers' | 'memory' | 'tlb' | 'timeline' | 'findings' | 'config';
+export type ViewTab = 'registers' | 'memory' | 'pagetables' | 'tlb' | 'timeline' | 'findings' | 'config';
 
 export const VIEW_TABS: { id: ViewTab; label: string; key: string }[] = [
   { id: 'registers', label: 'Registers', key: '1' },
   { id: 'memory', label: 'Memory', key: '2' },
-  { id: 'tlb', label: 'TLB', key: '3' },
-  { id: 'timeline', label: 'Timeline', key: '4' },
-  { id: 'findings', label: 'Findings', key: '5' },
-  { id: 'config', label: 'Config', key: '6' },
+  { id: 'pagetables', label: 'Page tables', key: '3' },
+  { id: 'tlb', label: 'TLB', key: '4' },
+  { id: 'timeline', label: 'Timeline', key: '5' },
+  { id: 'findings', label: 'Findings', key: '6' },
+  { id: 'config', label: 'Config', key: '7' },
 ];
 
 export interface Layout {

@@ -2,9 +2,13 @@
  * The script API's `explore` global over a SoC: explore(spec) and explore.replay(schedule, spec),
  * with the spec's threads and check being sandbox callbacks (the bridge hands them over as host
  * functions that call back into the script).
+ *
+ * Each explore call is named by its test and its ordinal within the test, so a helper worker
+ * running the same script (explore-parallel.ts) can tell which call it was started for.
  */
 import type { Soc } from '../soc';
-import { explore, replay, type ExploreProgress, type ExploreResult, type ExploreSpec, type ExploreTarget, type ReplayResult } from './explore';
+import { explore, replay, serveExplore, type ExploreOptions, type ExploreProgress, type ExploreResult, type ExploreSpec, type ExploreTarget, type ReplayResult } from './explore';
+import type { ExploreCallId, ExploreJob, ExplorePool, HelperChannel } from './explore-parallel';
 
 export interface ExploreBinding {
   (spec: ExploreSpec): Promise<ExploreResult>;
@@ -17,7 +21,22 @@ export interface ExploreBindingOptions {
   onResult?(r: ExploreResult): void;
   /** The signal that stops explorations now (the running test's). */
   signal?(): AbortSignal | undefined;
+  /** The running test's index (-1 while the script loads). */
+  testIndex?(): number;
+  /** Helper workers for large explorations. */
+  parallel?: {
+    pool: ExplorePool;
+    /** Workers per exploration, this one included, unless the spec says; none: one per core once an exploration runs long. */
+    workers?: number;
+    /** The job that brings a helper to this call. */
+    job(call: ExploreCallId, earlier: ExploreJob['earlier']): ExploreJob;
+  };
+  /** In a helper worker: the call to serve; the calls before it get the results their caller got. */
+  serve?: { call: ExploreCallId; earlier: ExploreJob['earlier']; channel: HelperChannel };
 }
+
+/** An exploration still running after this long spreads over one worker per core. */
+const AUTO_AFTER_MS = 1000;
 
 export function socExploreTarget(soc: Soc): ExploreTarget {
   return {
@@ -26,16 +45,46 @@ export function socExploreTarget(soc: Soc): ExploreTarget {
     findings: () => soc.findings.list(),
     truncateFindings: (n) => soc.findings.restore(soc.findings.list().slice(0, n)),
     seed: soc.seed,
+    fingerprint: () => `time ${soc.clock.now()}, ${soc.trace.mark()} trace events, ${soc.findings.list().length} findings`,
   };
 }
 
+const sameCall = (a: ExploreCallId, b: ExploreCallId): boolean => a.test === b.test && a.ordinal === b.ordinal;
+
 export function createExploreBinding(soc: Soc, opts: ExploreBindingOptions = {}): ExploreBinding {
   const target = socExploreTarget(soc);
+  const earlier: ExploreJob['earlier'] = [];
+  let test = -2;
+  let ordinal = 0;
+  const nextCall = (): ExploreCallId => {
+    const t = opts.testIndex?.() ?? -1;
+    if (t !== test) [test, ordinal] = [t, 0];
+    return { test, ordinal: ordinal++ };
+  };
   const run = async (spec: ExploreSpec): Promise<ExploreResult> => {
+    const call = nextCall();
     const signal = opts.signal?.();
-    const r = await explore(target, spec, { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(signal ? { signal } : {}) });
+    const base: ExploreOptions = { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(signal ? { signal } : {}) };
+    if (opts.serve) {
+      const known = opts.serve.earlier.find((e) => sameCall(e.call, call));
+      if (known) return known.result;
+      if (sameCall(call, opts.serve.call)) return serveExplore(target, spec, opts.serve.channel, base);
+      // A call that threw at its caller throws here too: run it the same way.
+      return explore(target, spec, base);
+    }
+    const r = await explore(target, spec, { ...base, ...helpersFor(spec, call) });
+    earlier.push({ call, result: r });
     opts.onResult?.(r);
     return r;
+  };
+  const helpersFor = (spec: ExploreSpec, call: ExploreCallId): Pick<ExploreOptions, 'helpers'> => {
+    const p = opts.parallel;
+    if (!p) return {};
+    const workers = spec.workers ?? p.workers;
+    const count = workers === undefined ? p.pool.size : workers - 1;
+    if (count <= 0) return {};
+    const job = p.job(call, earlier.slice());
+    return { helpers: { count, afterMs: workers === undefined ? AUTO_AFTER_MS : 0, start: (onMessage, onExit) => p.pool.start(job, onMessage, onExit) } };
   };
   return Object.assign(run, {
     replay: (schedule: number[], spec: ExploreSpec): Promise<ReplayResult> => {

@@ -39,26 +39,21 @@
  * again, so the test goes on from the state it had before explore. Findings raised in runs belong
  * to the result (each carries its schedule), never to the test.
  *
- * Runs are serial, in the thread that runs the script: the threads are closures in this script's
- * sandbox, so another worker would need its own SoC and sandbox brought to this call by replaying
- * the script deterministically. Not done: one run costs about a millisecond, so the bounded
- * explorations of the problem scenarios take well under a second.
+ * Large explorations are spread over helper workers (explore-parallel.ts), with the same result
+ * whatever their number.
  */
 import type { Finding } from '../core/findings';
-import type { PreemptPoint } from '../core/coop';
-import { Rng } from '../core/rng';
 import {
-  defaultChoice,
-  RandomPolicy,
   Scheduler,
   SchedulePolicyReplay,
-  ScheduleError,
-  type Decision,
   type Executor,
   type RunOutcome,
   type SchedulePolicy,
   type Step,
 } from '../core/scheduler';
+import { coordinate, exploreFingerprint, serveHelper, type ExploreHelpers, type ExploreSettings, type HelperChannel } from './explore-parallel';
+
+export { DfsPolicy, independent } from './explore-dfs';
 
 export interface ExploreSpec {
   threads: readonly (() => unknown)[];
@@ -71,6 +66,8 @@ export interface ExploreSpec {
   preemptionBound?: number;
   /** Stop after this many failing runs (default 10). */
   maxFailures?: number;
+  /** Workers to spread the runs over, this one included (default: one per core for large explorations). */
+  workers?: number;
 }
 
 export interface ExploreFailure {
@@ -114,77 +111,50 @@ export interface ExploreTarget {
   truncateFindings(n: number): void;
   /** Default seed for random mode. */
   readonly seed: number;
+  /** A summary of the state (a helper worker must reach the call in the same one). */
+  fingerprint?(): string;
 }
 
 export interface ExploreOptions {
   onProgress?(p: ExploreProgress): void;
   signal?: AbortSignal;
+  /** Helper workers to spread the runs over. */
+  helpers?: ExploreHelpers;
+  /** How often runs give the event loop a turn, in ms (default 20; tests use 0 to exercise work sharing). */
+  yieldMs?: number;
 }
 
 const DEFAULT_BOUND = 2;
 const DEFAULT_RANDOM_RUNS = 100;
 const DEFAULT_MAX_FAILURES = 10;
-const PROGRESS_MS = 100;
-/** Runs are microtask chains; the event loop gets a turn this often (cancellation, timers, I/O). */
-const YIELD_MS = 20;
 
-let active = false;
+/** Targets exploring now (explore cannot be nested; separate engines may explore side by side). */
+const active = new WeakSet<ExploreTarget>();
+
+function settingsOf(spec: ExploreSpec, seed: number): ExploreSettings {
+  const mode = spec.mode ?? 'exhaustive';
+  return {
+    mode,
+    bound: spec.preemptionBound ?? (mode === 'random' ? Infinity : DEFAULT_BOUND),
+    maxFailures: spec.maxFailures ?? DEFAULT_MAX_FAILURES,
+    runs: spec.runs ?? (mode === 'random' ? DEFAULT_RANDOM_RUNS : Infinity),
+    seed: spec.seed ?? seed,
+  };
+}
 
 export async function explore(target: ExploreTarget, spec: ExploreSpec, opts: ExploreOptions = {}): Promise<ExploreResult> {
   validate(spec);
-  const mode = spec.mode ?? 'exhaustive';
-  const maxFailures = spec.maxFailures ?? DEFAULT_MAX_FAILURES;
-  const result: ExploreResult = { runs: 0, failures: [], complete: false, pruned: 0 };
-  return session(target, spec, opts, async (runOnce) => {
-    let lastProgress = performance.now();
-    let lastYield = lastProgress;
-    const progress = async (estimated: number, force = false): Promise<void> => {
-      const now = performance.now();
-      if (force || now - lastProgress >= PROGRESS_MS) {
-        lastProgress = now;
-        opts.onProgress?.({ runs: result.runs, estimated, failures: result.failures.length });
-      }
-      if (now - lastYield >= YIELD_MS) {
-        await new Promise<void>((r) => setImmediate(r));
-        lastYield = performance.now();
-      }
-      if (opts.signal?.aborted) throw new ScheduleError('the exploration was stopped');
-    };
-    const record = (f: ExploreFailure | null): boolean => {
-      result.runs++;
-      if (f) result.failures.push(f);
-      return result.failures.length >= maxFailures;
-    };
+  const s = settingsOf(spec, target.seed);
+  const fingerprint = exploreFingerprint(target.fingerprint?.() ?? '', s, spec.threads.length);
+  return session(target, spec, opts, (runOnce) => coordinate(runOnce, s, fingerprint, opts));
+}
 
-    if (mode === 'random') {
-      const runs = spec.runs ?? DEFAULT_RANDOM_RUNS;
-      const seed = spec.seed ?? target.seed;
-      let stopped = false;
-      for (let i = 0; i < runs && !stopped; i++) {
-        const rng = new Rng((seed ^ Math.imul(i + 1, 0x9e3779b1)) | 0);
-        const { failure } = await runOnce(new RandomPolicy((n) => rng.below(n), spec.preemptionBound ?? Infinity));
-        stopped = record(failure);
-        await progress(runs);
-      }
-      result.complete = !stopped && result.runs === runs;
-    } else {
-      const dfs = new DfsPolicy(spec.preemptionBound ?? DEFAULT_BOUND);
-      const cap = spec.runs ?? Infinity;
-      for (;;) {
-        const { failure } = await runOnce(dfs);
-        if (dfs.redundant) result.pruned++;
-        else if (record(failure)) break;
-        if (!dfs.backtrack()) {
-          result.complete = true;
-          break;
-        }
-        if (result.runs >= cap) break;
-        await progress(result.runs + dfs.openBranches());
-      }
-    }
-    await progress(result.runs, true);
-    return result;
-  });
+/** In a helper worker, at the explore call it was started for: explore the pieces it is sent, until terminated. */
+export async function serveExplore(target: ExploreTarget, spec: ExploreSpec, channel: HelperChannel, opts: ExploreOptions = {}): Promise<never> {
+  validate(spec);
+  const s = settingsOf(spec, target.seed);
+  const fingerprint = exploreFingerprint(target.fingerprint?.() ?? '', s, spec.threads.length);
+  return session(target, spec, opts, (runOnce) => serveHelper(runOnce, s, fingerprint, channel, opts));
 }
 
 /** Rerun one schedule, recording every step. The run's final state is kept (for inspection). */
@@ -208,7 +178,7 @@ export async function replay(target: ExploreTarget, schedule: readonly number[],
   );
 }
 
-type RunOnce = (policy: SchedulePolicy, recordSteps?: boolean) => Promise<{ outcome: RunOutcome; findings: Finding[]; failure: ExploreFailure | null }>;
+export type RunOnce = (policy: SchedulePolicy, recordSteps?: boolean) => Promise<{ outcome: RunOutcome; findings: Finding[]; failure: ExploreFailure | null }>;
 
 /**
  * Checkpoint the engine and hand body a function that runs the threads once from the checkpoint
@@ -216,8 +186,8 @@ type RunOnce = (policy: SchedulePolicy, recordSteps?: boolean) => Promise<{ outc
  * with its findings taken out of the log: they belong to the result.
  */
 async function session<T>(target: ExploreTarget, spec: ExploreSpec, opts: ExploreOptions, body: (runOnce: RunOnce) => Promise<T>, keepState = false): Promise<T> {
-  if (active) throw new Error('explore cannot be called from inside an exploration');
-  active = true;
+  if (active.has(target)) throw new Error('explore cannot be called from inside an exploration');
+  active.add(target);
   const cp = target.checkpoint();
   const base = target.findings().length;
   const runOnce: RunOnce = async (policy, recordSteps = false) => {
@@ -250,7 +220,7 @@ async function session<T>(target: ExploreTarget, spec: ExploreSpec, opts: Explor
   } finally {
     if (keepState) target.truncateFindings(base);
     else cp.restore();
-    active = false;
+    active.delete(target);
   }
 }
 
@@ -267,147 +237,11 @@ function validate(spec: ExploreSpec): void {
   }
   if (spec.check !== undefined && typeof spec.check !== 'function') throw new TypeError('explore: spec.check must be a function');
   if (spec.mode !== undefined && spec.mode !== 'exhaustive' && spec.mode !== 'random') throw new TypeError(`explore: mode must be 'exhaustive' or 'random'`);
+  if (spec.workers !== undefined && !(Number.isInteger(spec.workers) && spec.workers >= 1)) throw new TypeError('explore: workers must be a positive integer');
   for (const k of ['runs', 'preemptionBound', 'maxFailures'] as const) {
     const v = spec[k];
     const ok = v === undefined || (Number.isInteger(v) && v >= 0) || (k === 'preemptionBound' && v === Infinity);
     if (!ok) throw new TypeError(`explore: ${k} must be a non-negative integer${k === 'preemptionBound' ? ' or Infinity' : ''}`);
   }
   if (spec.seed !== undefined && !Number.isInteger(spec.seed)) throw new TypeError('explore: seed must be an integer');
-}
-
-// ---- exhaustive search ------------------------------------------------------------------------
-
-interface Node {
-  enabled: number[];
-  /** Pending point of each runnable thread at this node. */
-  labels: Map<number, PreemptPoint>;
-  current: number;
-  preemptions: number;
-  /** Threads asleep at this node, with the step they would take. */
-  sleep: Map<number, PreemptPoint>;
-  /** Children already explored. */
-  done: Set<number>;
-  chosen: number;
-}
-
-/** Depth-first enumeration with a preemption bound and sleep sets; one instance per exploration. */
-export class DfsPolicy implements SchedulePolicy {
-  private stack: Node[] = [];
-  /** The sleep set of the state the run is in (it changes at every step, decision or not). */
-  private sleep = new Map<number, PreemptPoint>();
-  /** The node whose choice is the step about to run. */
-  private deciding: Node | null = null;
-  /** This run reached a state where the only runnable threads sleep. */
-  redundant = false;
-
-  constructor(
-    private readonly bound: number,
-    /** Off only to check the pruning against the full enumeration. */
-    private readonly sleepSets = true,
-  ) {
-    // Sleep sets assume an equivalent schedule was explored; under a preemption bound that one may
-    // have been over the bound, so pruning by them could lose states.
-    this.sleepSets = sleepSets && bound === Infinity;
-  }
-
-  choose(d: Decision): number {
-    if (d.index < this.stack.length) {
-      this.deciding = this.stack[d.index]!;
-      return this.deciding.chosen;
-    }
-    this.deciding = null;
-    if (this.redundant) return defaultChoice(d);
-    const labels = new Map<number, PreemptPoint>();
-    for (const t of d.enabled) labels.set(t, d.points[t]!);
-    const node: Node = { enabled: d.enabled.slice(), labels, current: d.current, preemptions: d.preemptions, sleep: new Map(this.sleep), done: new Set(), chosen: -1 };
-    const c = this.next(node);
-    if (c === undefined) {
-      this.redundant = true;
-      return defaultChoice(d);
-    }
-    node.chosen = c;
-    this.stack.push(node);
-    this.deciding = node;
-    return c;
-  }
-
-  stepping(thread: number, point: PreemptPoint): void {
-    if (!this.sleepSets) return;
-    const node = this.deciding;
-    this.deciding = null;
-    // At a decision the explored siblings fall asleep too; a single runnable thread that sleeps
-    // means this run repeats an explored one.
-    if (node) this.sleep = childSleep(node);
-    else {
-      if (this.sleep.has(thread) && !this.redundant) this.redundant = true;
-      const next = new Map<number, PreemptPoint>();
-      for (const [t, p] of this.sleep) if (t !== thread && independent(p, point)) next.set(t, p);
-      this.sleep = next;
-    }
-  }
-
-  /** Move to the next unexplored branch; false when the tree is exhausted. */
-  backtrack(): boolean {
-    this.redundant = false;
-    this.sleep = new Map();
-    this.deciding = null;
-    while (this.stack.length > 0) {
-      const top = this.stack[this.stack.length - 1]!;
-      top.done.add(top.chosen);
-      const c = this.next(top);
-      if (c !== undefined) {
-        top.chosen = c;
-        return true;
-      }
-      this.stack.pop();
-    }
-    return false;
-  }
-
-  /** Unexplored, allowed alternatives along the current path: a lower bound on the runs to go. */
-  openBranches(): number {
-    let n = 0;
-    for (const node of this.stack) for (const t of node.enabled) if (t !== node.chosen && this.allowed(node, t)) n++;
-    return n;
-  }
-
-  private allowed(node: Node, t: number): boolean {
-    if (node.done.has(t) || node.sleep.has(t)) return false;
-    const switching = t !== node.current && node.enabled.includes(node.current) && node.labels.get(node.current)!.kind !== 'yield';
-    return node.preemptions + (switching ? 1 : 0) <= this.bound;
-  }
-
-  /** The current thread first (no preemption), then the others in index order. */
-  private next(node: Node): number | undefined {
-    const order = node.enabled.includes(node.current) ? [node.current, ...node.enabled.filter((t) => t !== node.current)] : node.enabled;
-    return order.find((t) => this.allowed(node, t));
-  }
-}
-
-/** The sleep set after the node's chosen step: sleepers and explored siblings independent of it. */
-function childSleep(node: Node): Map<number, PreemptPoint> {
-  const step = node.labels.get(node.chosen)!;
-  const out = new Map<number, PreemptPoint>();
-  for (const [t, p] of node.sleep) if (t !== node.chosen && independent(p, step)) out.set(t, p);
-  for (const t of node.done) {
-    const p = node.labels.get(t)!;
-    if (t !== node.chosen && independent(p, step)) out.set(t, p);
-  }
-  return out;
-}
-
-const isMem = (k: PreemptPoint['kind']): boolean => k === 'mem-read' || k === 'mem-write';
-const isMmio = (k: PreemptPoint['kind']): boolean => k === 'mmio-read' || k === 'mmio-write';
-
-/** The independence relation of the module comment: true when the two steps commute. */
-export function independent(a: PreemptPoint, b: PreemptPoint): boolean {
-  if (a.kind === 'yield' || b.kind === 'yield') return !(a.kind === 'yield' && b.kind === 'yield' && a.who === b.who);
-  if (a.kind === 'dma-beat' || b.kind === 'dma-beat') return false;
-  if (isMmio(a.kind) && isMmio(b.kind)) return false;
-  if (isMem(a.kind) && isMem(b.kind)) {
-    if (a.kind === 'mem-read' && b.kind === 'mem-read') return true;
-    return Math.floor((a.pa ?? -8) / 8) !== Math.floor((b.pa ?? -8) / 8);
-  }
-  // One MMIO access and one CPU memory access.
-  return a.kind !== 'mmio-write' && b.kind !== 'mmio-write';
 }

@@ -364,6 +364,8 @@ ${registerTypes(byType(blocks))}
     preemptionBound?: number;
     /** Stop after this many failing runs (default 10). */
     maxFailures?: number;
+    /** Workers to spread the runs over, this one included (default: one per core once an exploration runs for a second). The result is the same whatever the number. */
+    workers?: number;
   }
   interface ExploreFailure {
     schedule: number[];
