@@ -53,6 +53,8 @@ export class Sandbox {
       if (Date.now() <= this.deadline) return false;
       // One interrupt is enough: QuickJS makes it uncatchable, so it unwinds to the host.
       this.deadline = Infinity;
+      // The unwinding that follows must reach the runner within microtasks, before its timer.
+      this.lastYield = Date.now();
       this.onInterrupt?.();
       return true;
     });
