@@ -45,14 +45,19 @@ const OFF: Peek = { kind: 'off' };
 function h6Tables(model: IommuModel, read: WalkerRead): ModelTables {
   const regs = model.registerFiles()[0]!.regs;
   const window = model.name;
+  // Peek runs on DMA beats: registers are read by slot.
+  const ENABLE = regs.slot('ENABLE');
+  const BYPASS = regs.slot('BYPASS');
+  const TTB = regs.slot('TTB');
+  const AUT = Array.from({ length: 8 }, (_, r) => regs.slot(`DM_AUT_CTRL${r}`));
   const fault = (reason: FaultReason, detail: string): Peek => ({ kind: 'fault', reason, window, detail });
   return {
-    live: () => [{ window, root: (regs.get('TTB') & 0xffffc000) >>> 0, enabled: model.isPowered() && (regs.get('ENABLE') & 1) !== 0, reg: 'TTB' }],
+    live: () => [{ window, root: (regs.at(TTB) & 0xffffc000) >>> 0, enabled: model.isPowered() && (regs.at(ENABLE) & 1) !== 0, reg: 'TTB' }],
     windowFor: () => window,
     peek(master, iova, access) {
       const m = master.id;
-      if (!model.isPowered() || (regs.get('ENABLE') & 1) === 0 || (regs.get('BYPASS') & (1 << m)) !== 0) return OFF;
-      const dtePa = ((regs.get('TTB') & 0xffffc000) >>> 0) + (iova >>> 20) * 4;
+      if (!model.isPowered() || (regs.at(ENABLE) & 1) === 0 || (regs.at(BYPASS) & (1 << m)) !== 0) return OFF;
+      const dtePa = ((regs.at(TTB) & 0xffffc000) >>> 0) + (iova >>> 20) * 4;
       const dte = read(dtePa);
       if (dte === null) return fault('bus-error', `DTE at ${hex(dtePa)} is not RAM`);
       if ((dte & 3) !== 1) return fault('dte-invalid', `DTE at ${hex(dtePa)} is ${hex(dte)}`);
@@ -62,7 +67,7 @@ function h6Tables(model: IommuModel, read: WalkerRead): ModelTables {
       if ((pte & 2) === 0) return fault('pte-invalid', `PTE at ${hex(ptePa)} is ${hex(pte)}`);
       // ACI permissions are read from DM_AUT_CTRL on every access, as the model does.
       const aci = (pte >>> 4) & 0xf;
-      const half = regs.get(`DM_AUT_CTRL${aci >>> 1}`) >>> ((aci & 1) << 4);
+      const half = regs.at(AUT[aci >>> 1]!) >>> ((aci & 1) << 4);
       if (((half >>> (2 * m + (access === 'write' ? 1 : 0))) & 1) !== 0) return fault('permission', `PTE at ${hex(ptePa)} has ACI ${aci}`);
       return { kind: 'ok', pa: ((pte & 0xfffff000) >>> 0) + (iova & 0xfff), window };
     },

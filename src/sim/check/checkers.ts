@@ -56,14 +56,60 @@ const VERIFY_LIMIT = 64;
 /** Preemption points a checker lookup may take before it gives up (a lock left held). */
 const LOOKUP_STEPS = 10_000;
 const HISTORY = 64;
-const MEMO_LIMIT = 1 << 14;
+const MEMO_BITS = 14;
+const WALK_BITS = 14;
 
-/** The last checked answer for one (master, access, page) of an IOMMU. */
-interface Memo {
-  epoch: number;
-  ok: boolean;
-  /** pa - iova when ok, else the fault reason. */
-  value: number | string;
+/** Fibonacci hash of a non-negative integer key to `bits` bits (keys past 2^32 fold their high word in). */
+function slotOf(key: number, bits: number): number {
+  const lo = key <= 0xffffffff ? key >>> 0 : (key >>> 0) ^ Math.imul((key / 4294967296) >>> 0, 0x85ebca6b);
+  return Math.imul(lo, 0x9e3779b1) >>> (32 - bits);
+}
+
+/**
+ * The last checked answer per (master, access, page) of an IOMMU, direct-mapped in typed arrays: every
+ * DMA beat looks here, so it allocates nothing. A collision forgets the older answer, which only costs
+ * a re-check (as the clear-when-full map it replaces did).
+ */
+class Memo {
+  private readonly keys = new Float64Array(1 << MEMO_BITS).fill(-1);
+  private readonly epochs = new Float64Array(1 << MEMO_BITS);
+  /** pa - iova when ok; NaN for a fault, whose reason is in reasons. */
+  private readonly values = new Float64Array(1 << MEMO_BITS);
+  private readonly reasons: (string | undefined)[] = new Array<string | undefined>(1 << MEMO_BITS).fill(undefined);
+
+  /** Records the answer; true when it is the one already recorded at this epoch. */
+  same(key: number, epoch: number, t: Translation, iova: number): boolean {
+    const i = slotOf(key, MEMO_BITS);
+    const value = t.ok ? t.pa - iova : NaN;
+    const reason = t.ok ? undefined : t.fault.reason;
+    if (this.keys[i] === key && this.epochs[i] === epoch && (t.ok ? this.values[i] === value : this.reasons[i] === reason)) return true;
+    this.keys[i] = key;
+    this.epochs[i] = epoch;
+    this.values[i] = value;
+    this.reasons[i] = reason;
+    return false;
+  }
+
+  clear(): void {
+    this.keys.fill(-1);
+  }
+}
+
+/** When each page was last walked by one walker ("cached at"), direct-mapped; a collision forgets the older page. */
+class WalkTimes {
+  private readonly pages = new Float64Array(1 << WALK_BITS).fill(-1);
+  private readonly times = new Float64Array(1 << WALK_BITS);
+
+  set(page: number, time: number): void {
+    const i = slotOf(page, WALK_BITS);
+    this.pages[i] = page;
+    this.times[i] = time;
+  }
+
+  get(page: number): number | undefined {
+    const i = slotOf(page, WALK_BITS);
+    return this.pages[i] === page ? this.times[i] : undefined;
+  }
 }
 
 interface FreedTable {
@@ -110,9 +156,16 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
   private depth = 0;
   /** Bumped by everything that can change a translation and that the CPU cache and bus do not count. */
   private epoch = 0;
-  private memo = new Map<string, Map<number, Memo>>();
+  private memo = new Map<string, Memo>();
   /** When each page was last walked, per walker: "cached at". */
-  private lastWalk = new Map<string, Map<number, number>>();
+  private lastWalk = new Map<string, WalkTimes>();
+  /** The walker walkRead saw last and its table: walks read twice or more in a row. */
+  private walkAgent = '';
+  private walkTimes: WalkTimes | undefined;
+  /** The IOMMU beat saw last, with its memo and tables: beats come in runs through one IOMMU. */
+  private beatIommu: IommuModel | null = null;
+  private beatMemo: Memo | undefined;
+  private beatTables: ModelTables | null | undefined;
   private promised = new Map<number, PromisedMappings>();
   private pending: Pending[] = [];
   private freed = new Map<number, FreedTable>();
@@ -126,7 +179,7 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     for (const [name, model] of opts.iommus) {
       const cfg = opts.config.iommus.find((c) => c.name === name);
       this.tables.set(name, cfg ? modelTables(model, cfg, opts.bus) : null);
-      this.memo.set(name, new Map());
+      this.memo.set(name, new Memo());
     }
     opts.trace.subscribe((e) => {
       if (e.cat !== 'pm') return;
@@ -149,9 +202,13 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
 
   walkRead(agent: string, pa: number, _value: number, iova: number | undefined): void {
     if (iova !== undefined) {
-      let m = this.lastWalk.get(agent);
-      if (!m) this.lastWalk.set(agent, (m = new Map()));
-      m.set(Math.floor(iova / 4096), this.opts.clock.now());
+      if (agent !== this.walkAgent || !this.walkTimes) {
+        let m = this.lastWalk.get(agent);
+        if (!m) this.lastWalk.set(agent, (m = new WalkTimes()));
+        this.walkAgent = agent;
+        this.walkTimes = m;
+      }
+      this.walkTimes.set(Math.floor(iova / 4096), this.opts.clock.now());
     }
     if (this.freed.size === 0) return;
     const f = this.freed.get(Math.floor(pa / GRANULE));
@@ -187,24 +244,19 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
   }
 
   beat(master: MasterPort, iommu: IommuModel, iova: number, access: AccessKind, t: Translation): void {
-    const memo = this.memo.get(iommu.name);
+    if (iommu !== this.beatIommu) {
+      this.beatIommu = iommu;
+      this.beatMemo = this.memo.get(iommu.name);
+      this.beatTables = this.tables.get(iommu.name);
+    }
+    const memo = this.beatMemo;
     if (!memo) return;
     const epoch = this.epoch + this.opts.bus.cache.generation + this.opts.bus.mmioWrites;
     const key = Math.floor(iova / 4096) * 128 + (master.id & 63) * 2 + (access === 'write' ? 1 : 0);
-    const value = t.ok ? t.pa - iova : t.fault.reason;
-    const m = memo.get(key);
-    if (m && m.epoch === epoch && m.ok === t.ok && m.value === value) return;
-    if (m) {
-      m.epoch = epoch;
-      m.ok = t.ok;
-      m.value = value;
-    } else {
-      if (memo.size >= MEMO_LIMIT) memo.clear();
-      memo.set(key, { epoch, ok: t.ok, value });
-    }
+    if (memo.same(key, epoch, t, iova)) return;
     if (!t.ok && t.fault.reason === 'powered-off') return this.iommuOff(master, iommu, iova, access);
     const k = this.kernel;
-    const tables = this.tables.get(iommu.name);
+    const tables = this.beatTables;
     const st = k ? k.pm.inactiveStatus(iommu.name) : null;
     if (st !== null && this.kernelDriven(tables, k!, master, access)) return this.suspended(master, iommu, iova, access, st);
     // A kernel call is changing tables or registers: a DMA racing with it proves nothing about the driver.
@@ -477,6 +529,7 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     this.epoch++;
     for (const m of this.memo.values()) m.clear();
     this.lastWalk.clear();
+    this.walkTimes = undefined;
   }
 }
 

@@ -165,6 +165,7 @@ export class DmaMaster implements PowerMember {
       const spa = this.xlate(s, n, 'read');
       const dpa = typeof spa === 'number' ? this.xlate(d, n, 'write') : spa;
       if (typeof spa !== 'number' || typeof dpa !== 'number') {
+        ram.settle();
         this.span('copy', start, { ...args, ok: false });
         return { ok: false, fault: typeof spa !== 'number' ? spa : (dpa as Fault) };
       }
@@ -172,10 +173,11 @@ export class DmaMaster implements PowerMember {
         const buf = this.scratch.subarray(0, n);
         cache.snoopReadInto(spa, buf, 0, n);
         cache.snoopWrite(dpa, buf);
-      } else ram.copy(dpa, spa, n);
+      } else ram.queueCopy(dpa, spa, n);
       this.ctx.clock.tick(BEAT_CYCLES);
       done += n;
     }
+    ram.settle();
     this.span('copy', start, { ...args, ok: true });
     return { ok: true };
   }

@@ -77,10 +77,14 @@ interface Unmapped extends CallInfo {
   mapping: Mapping;
 }
 
-interface Ledger {
-  live: Map<number, Mapping>;
-  freed: Map<number, Unmapped>;
+/** What the ledger knows of one IOVA: its live mapping, or the unmap that ended the last one. */
+interface LedgerEntry {
+  live: Mapping | undefined;
+  freed: Unmapped | undefined;
 }
+
+/** By granule-aligned IOVA. Entries are updated in place: a map/unmap cycle adds or deletes no key. */
+type Ledger = Map<number, LedgerEntry>;
 
 export interface DmaIommuOptions {
   core: IommuCore;
@@ -98,6 +102,10 @@ function prot(dir: DmaDirection, coherent: boolean): number {
   if (dir === 'to-device') return p | IOMMU_READ;
   if (dir === 'from-device') return p | IOMMU_WRITE;
   return p | IOMMU_READ | IOMMU_WRITE;
+}
+
+function copyLedger(l: Ledger): Ledger {
+  return new Map([...l].map(([iova, e]) => [iova, { live: e.live, freed: e.freed }]));
 }
 
 function fmtCall(c: CallInfo): string {
@@ -136,24 +144,24 @@ export class DmaIommu {
   mappings(dev?: string): { dev: string; iova: number; size: number; call: string; site?: string; time: number }[] {
     const out: { dev: string; iova: number; size: number; call: string; site?: string; time: number }[] = [];
     for (const l of this.ledgers.values()) {
-      for (const m of l.live.values()) if (!dev || m.dev === dev) out.push({ dev: m.dev, iova: m.iova, size: m.size, call: m.call, site: m.site, time: m.time });
+      for (const { live: m } of l.values()) if (m && (!dev || m.dev === dev)) out.push({ dev: m.dev, iova: m.iova, size: m.size, call: m.call, site: m.site, time: m.time });
     }
     return out.sort((a, b) => a.iova - b.iova);
   }
 
-  /** Explorer checkpoints: the ledgers (mappings and unmaps are immutable records). */
+  /** Explorer checkpoints: the ledgers (mappings and unmaps are immutable records; entries are not). */
   snapshot(): [number, Ledger][] {
-    return [...this.ledgers].map(([id, l]) => [id, { live: new Map(l.live), freed: new Map(l.freed) }]);
+    return [...this.ledgers].map(([id, l]) => [id, copyLedger(l)]);
   }
 
   restore(s: [number, Ledger][]): void {
-    this.ledgers = new Map(s.map(([id, l]) => [id, { live: new Map(l.live), freed: new Map(l.freed) }]));
+    this.ledgers = new Map(s.map(([id, l]) => [id, copyLedger(l)]));
   }
 
   private ledger(d: IommuDomain): Ledger {
     let l = this.ledgers.get(d.id);
     if (!l) {
-      l = { live: new Map(), freed: new Map() };
+      l = new Map();
       this.ledgers.set(d.id, l);
     }
     return l;
@@ -186,8 +194,11 @@ export class DmaIommu {
     let pages = size / iovad.granule;
     if (pages < 32) pages = 1 << orderBase2(pages);
     const m: Mapping = { call: call.call, site: call.site, time: call.time, dev, iova, size, allocated: pages * iovad.granule, sg: extra?.sg, backing: extra?.backing };
-    l.live.set(iova, m);
-    l.freed.delete(iova);
+    const e = l.get(iova);
+    if (e) {
+      e.live = m;
+      e.freed = undefined;
+    } else l.set(iova, { live: m, freed: undefined });
   }
 
   /**
@@ -198,16 +209,17 @@ export class DmaIommu {
     const l = this.ledger(d);
     const iova = dmaAddr - iovad.iovaOffset(dmaAddr);
     const len = iovad.iovaAlign(size + iovad.iovaOffset(dmaAddr));
-    const m = l.live.get(iova);
+    const e = l.get(iova);
+    const m = e?.live;
     if (m && m.size === len && m.dev === dev) {
-      l.live.delete(iova);
-      l.freed.set(iova, { call: now.call, site: now.site, time: now.time, mapping: m });
+      e!.live = undefined;
+      e!.freed = { call: now.call, site: now.site, time: now.time, mapping: m };
       return m;
     }
     const where = { device: dev, iova: hex(dmaAddr), size, iommu: d.iommu, domain: d.id, ...(now.site ? { site: now.site } : {}) };
     const what = `${now.call}(${dev}, ${hex(dmaAddr)}, size ${hex(size)}) ${fmtCall(now).slice(now.call.length + 1)}`;
     if (!m) {
-      const f = l.freed.get(iova);
+      const f = e?.freed;
       if (f) {
         this.opts.findings?.report({
           kind: 'double-unmap',
@@ -217,7 +229,7 @@ export class DmaIommu {
         });
         return undefined;
       }
-      const inside = [...l.live.values()].find((x) => iova > x.iova && iova < x.iova + x.size);
+      const inside = [...l.values()].find((x) => x.live && iova > x.live.iova && iova < x.live.iova + x.live.size)?.live;
       this.opts.findings?.report(
         inside
           ? {
@@ -242,8 +254,8 @@ export class DmaIommu {
       message: `unmap does not match the mapping: ${what}: ${why}; mapped by ${fmtCall(m)}`,
       where: { ...where, mappedSize: m.size, allocatedSize: m.allocated, mappedBy: fmtCall(m) },
     });
-    l.live.delete(iova);
-    l.freed.set(iova, { ...now, mapping: m });
+    e!.live = undefined;
+    e!.freed = { ...now, mapping: m };
     return m;
   }
 
@@ -398,7 +410,7 @@ export class DmaIommu {
     const start = dmaSegs[0]!.iova;
     let end = start;
     for (const s of dmaSegs) if (s.len) end = s.iova + s.len;
-    const m = this.ledger(d).live.get(start - iovad.iovaOffset(start));
+    const m = this.ledger(d).get(start - iovad.iovaOffset(start))?.live;
     if (m?.sg) for (const ph of m.sg) this.syncForCpu(dev, ph.pa, ph.len, dir);
     const checked = this.checkUnmap(d, iovad, devName, start, end - start, call);
     this.log.event(call.call, devName, { iova: start, size: end - start, dir });

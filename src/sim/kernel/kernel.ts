@@ -253,9 +253,21 @@ export class Kernel {
   run<T>(op: Op<T>): Promise<T> {
     const exec = this.exec;
     if (exec) return exec(this.observed(op)).then((v) => (this.pm.hasWork() ? exec(this.observed(this.pm.runWork())).then(() => v) : v));
-    const v = runOp(this.observed(op));
-    if (this.pm.hasWork()) runOp(this.observed(this.pm.runWork()));
+    const v = this.runNow(op);
+    if (this.pm.hasWork()) this.runNow(this.pm.runWork());
     return Promise.resolve(v);
+  }
+
+  /** op to completion on this thread, bracketed like observed() but without its generator layer. */
+  private runNow<T>(op: Op<T>): T {
+    const o = this.opts.observer;
+    if (!o) return runOp(op);
+    o.opBegin();
+    try {
+      return runOp(op);
+    } finally {
+      o.opEnd();
+    }
   }
 
   /** op, bracketed by the observer's opBegin and opEnd. */

@@ -98,10 +98,17 @@ export class CpuCache {
     }
   }
 
+  /** fn for each cached line overlapping [pa, pa+len), in no particular order (lines are disjoint). */
   private forLines(pa: number, len: number, fn: (base: number, l: Line) => void): void {
-    if (len <= 0) return;
+    if (len <= 0 || this.lines.size === 0) return;
     const first = pa - (pa & LINE_MASK);
-    for (let b = first; b < pa + len; b += LINE_SIZE) {
+    const end = pa + len;
+    // Whichever is shorter: the lines the range spans, or the lines the cache holds.
+    if (this.lines.size < (end - first) / LINE_SIZE) {
+      for (const [b, l] of this.lines) if (b >= first && b < end) fn(b, l);
+      return;
+    }
+    for (let b = first; b < end; b += LINE_SIZE) {
       const l = this.lines.get(b);
       if (l) fn(b, l);
     }
@@ -109,6 +116,7 @@ export class CpuCache {
 
   /** Write dirty lines back to RAM (dma_sync_*_for_device, DMA_TO_DEVICE). */
   clean(pa: number, len: number): void {
+    if (this.dirtyCount === 0) return;
     this.forLines(pa, len, (b, l) => {
       if (l.dirty) {
         this.generation++;

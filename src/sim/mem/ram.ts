@@ -8,6 +8,9 @@ const FRAME_MASK = FRAME_SIZE - 1;
 interface Frame {
   u8: Uint8Array;
   u32: Uint32Array;
+  /** The whole slab the frame was carved from, and the frame's byte offset in it (bulk copies span frames). */
+  slab: Uint8Array;
+  at: number;
   /** The checkpoint epoch this frame's original was saved in (writes in it save nothing more). */
   epoch: number;
 }
@@ -39,8 +42,12 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   private dir: (Frame | undefined)[][] = [];
   private count = 0;
   /** Frames are carved from 1 MiB slabs in touch order: frames touched together sit together in host memory, which makes bulk DMA copies run near memcpy speed. */
-  private slab = new ArrayBuffer(0);
+  private slab = new Uint8Array(0);
   private slabNext = SLAB_BYTES;
+  /** A copy queued by queueCopy (qLen 0: none), applied before anything touches either of its ranges. */
+  private qDst = 0;
+  private qSrc = 0;
+  private qLen = 0;
   /** Frames dropped by a rollback, reused before new slab space. */
   private spare: Frame[] = [];
   private epoch = 0;
@@ -57,10 +64,12 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
 
   /** Whether the frame holding pa has ever been written. */
   isTouched(pa: number): boolean {
+    this.settle();
     return this.frame(pa, false) !== undefined;
   }
 
   touchedFrames(): number {
+    this.settle();
     return this.count;
   }
 
@@ -78,6 +87,7 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
 
   /** Physical addresses of touched frames, ascending. */
   touchedAddresses(): number[] {
+    this.settle();
     return [...this.each()].map(([i]) => this.base + i * FRAME_SIZE);
   }
 
@@ -106,10 +116,11 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
       f.epoch = this.epoch;
     } else {
       if (this.slabNext === SLAB_BYTES) {
-        this.slab = new ArrayBuffer(SLAB_BYTES);
+        this.slab = new Uint8Array(SLAB_BYTES);
         this.slabNext = 0;
       }
-      f = { u8: new Uint8Array(this.slab, this.slabNext, FRAME_SIZE), u32: new Uint32Array(this.slab, this.slabNext, FRAME_SIZE / 4), epoch: this.epoch };
+      const buf = this.slab.buffer;
+      f = { u8: new Uint8Array(buf, this.slabNext, FRAME_SIZE), u32: new Uint32Array(buf, this.slabNext, FRAME_SIZE / 4), slab: this.slab, at: this.slabNext, epoch: this.epoch };
       this.slabNext += FRAME_SIZE;
     }
     this.cp?.saved.set(idx, null);
@@ -121,6 +132,7 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   }
 
   read32(pa: number): number {
+    if (this.qLen !== 0) this.touch(pa, 4);
     const f = this.frame(pa, false);
     if (!f) return 0;
     const off = (pa - this.base) & FRAME_MASK;
@@ -129,6 +141,7 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   }
 
   write32(pa: number, v: number): void {
+    if (this.qLen !== 0) this.touch(pa, 4);
     const off = (pa - this.base) & FRAME_MASK;
     if ((off & 3) === 0) {
       this.frame(pa, true)!.u32[off >> 2] = v >>> 0;
@@ -138,16 +151,19 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   }
 
   read8(pa: number): number {
+    if (this.qLen !== 0) this.touch(pa, 1);
     const f = this.frame(pa, false);
     return f ? f.u8[(pa - this.base) & FRAME_MASK]! : 0;
   }
 
   write8(pa: number, v: number): void {
+    if (this.qLen !== 0) this.touch(pa, 1);
     this.frame(pa, true)!.u8[(pa - this.base) & FRAME_MASK] = v & 0xff;
   }
 
   /** Copy len bytes at pa into dst[dstOff..]. Crosses frames; untouched frames read as zero. */
   readInto(pa: number, dst: Uint8Array, dstOff: number, len: number): void {
+    if (this.qLen !== 0) this.touch(pa, len);
     let done = 0;
     while (done < len) {
       const cur = pa + done;
@@ -168,6 +184,13 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
 
   /** Copy src[srcOff..srcOff+len] to pa. */
   writeFrom(pa: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
+    if (this.qLen !== 0) this.touch(pa, len);
+    const start = (pa - this.base) & FRAME_MASK;
+    // All of src into one frame (cache-line write-backs): no view to create.
+    if (srcOff === 0 && len === src.length && start + len <= FRAME_SIZE) {
+      this.frame(pa, true)!.u8.set(src, start);
+      return;
+    }
     let done = 0;
     while (done < len) {
       const cur = pa + done;
@@ -178,27 +201,87 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
     }
   }
 
-  /** RAM-to-RAM copy (DMA engines), frame by frame, without an intermediate buffer. */
+  /** RAM-to-RAM copy, frame by frame in address order (overlapping ranges copy forwards). */
   copy(dstPa: number, srcPa: number, len: number): void {
+    this.settle();
+    this.copyNow(dstPa, srcPa, len);
+  }
+
+  /**
+   * A DMA engine's copy beat. Beats that continue the queued copy on both sides are merged into it
+   * and applied as one bulk copy later: by settle(), or by the first access (from anyone: walker,
+   * CPU cache, checker, another engine) that touches either range, so every reader sees each beat
+   * as done when it was issued. Only beats whose merged ranges stay disjoint are merged, where
+   * copying at once and copying beat by beat give the same bytes.
+   */
+  queueCopy(dstPa: number, srcPa: number, len: number): void {
+    if (this.qLen !== 0) {
+      const n = this.qLen + len;
+      if (srcPa === this.qSrc + this.qLen && dstPa === this.qDst + this.qLen && (this.qSrc + n <= this.qDst || this.qDst + n <= this.qSrc)) {
+        this.qLen = n;
+        return;
+      }
+      this.settle();
+    }
+    if (srcPa + len <= dstPa || dstPa + len <= srcPa) {
+      this.qDst = dstPa;
+      this.qSrc = srcPa;
+      this.qLen = len;
+    } else this.copyNow(dstPa, srcPa, len);
+  }
+
+  /** Apply the queued copy, if any. */
+  settle(): void {
+    const len = this.qLen;
+    if (len === 0) return;
+    this.qLen = 0;
+    this.copyNow(this.qDst, this.qSrc, len);
+  }
+
+  /** Settle first if [pa, pa+len) overlaps either range of the queued copy. */
+  private touch(pa: number, len: number): void {
+    const q = this.qLen;
+    if ((pa < this.qSrc + q && this.qSrc < pa + len) || (pa < this.qDst + q && this.qDst < pa + len)) this.settle();
+  }
+
+  private copyNow(dstPa: number, srcPa: number, len: number): void {
+    // Frames that follow each other in a slab on both sides are copied in one go, which only
+    // gives the frame-by-frame result when the ranges are disjoint.
+    const runs = srcPa + len <= dstPa || dstPa + len <= srcPa;
     let done = 0;
     while (done < len) {
       const s = srcPa + done;
       const d = dstPa + done;
       const so = (s - this.base) & FRAME_MASK;
       const dof = (d - this.base) & FRAME_MASK;
-      const n = Math.min(len - done, FRAME_SIZE - so, FRAME_SIZE - dof);
+      let n = Math.min(len - done, FRAME_SIZE - so, FRAME_SIZE - dof);
       const sf = this.frame(s, false);
       const df = this.frame(d, true)!;
+      if (!sf) {
+        df.u8.fill(0, dof, dof + n);
+        done += n;
+        continue;
+      }
+      if (runs && so === dof) {
+        while (done + n < len) {
+          const ns = this.frame(s + n, false);
+          if (ns === undefined || ns.slab !== sf.slab || ns.at !== sf.at + so + n) break;
+          const nd = this.frame(d + n, true)!;
+          if (nd.slab !== df.slab || nd.at !== df.at + dof + n) break;
+          n += Math.min(FRAME_SIZE, len - done - n);
+        }
+      }
       // Whole frames (page-sized DMA beats) copy without creating a view.
-      if (sf && n === FRAME_SIZE) df.u8.set(sf.u8);
-      else if (sf) df.u8.set(sf.u8.subarray(so, so + n), dof);
-      else df.u8.fill(0, dof, dof + n);
+      if (n === FRAME_SIZE && so === 0 && dof === 0) df.u8.set(sf.u8);
+      else if (sf.slab === df.slab) df.slab.copyWithin(df.at + dof, sf.at + so, sf.at + so + n);
+      else df.slab.set(sf.slab.subarray(sf.at + so, sf.at + so + n), df.at + dof);
       done += n;
     }
   }
 
   /** Start a copy-on-write checkpoint; it replaces any earlier one. */
   checkpoint(): RamCheckpoint {
+    this.settle();
     this.epoch++;
     this.cp = { epoch: this.epoch, saved: new Map() };
     return this.cp;
@@ -207,6 +290,8 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   /** Put memory back as it was at cp (the latest checkpoint), which stays valid for more rollbacks. */
   rollback(cp: RamCheckpoint): void {
     if (cp !== this.cp) throw new Error('RAM rollback to a checkpoint that is not the latest');
+    // A queued copy was issued after the checkpoint (which settled): rolling back undoes it.
+    this.qLen = 0;
     for (const [idx, data] of cp.saved) {
       const chunk = this.dir[idx >>> CHUNK_SHIFT]!;
       const f = chunk[idx & CHUNK_MASK]!;
@@ -224,12 +309,14 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   }
 
   snapshot(): RamSnapshot {
+    this.settle();
     const frames = new Map<number, Uint8Array>();
     for (const [k, f] of this.each()) frames.set(k, f.u8.slice());
     return { frames };
   }
 
   restore(s: RamSnapshot): void {
+    this.qLen = 0;
     this.cp = null;
     this.spare = [];
     this.dir = [];

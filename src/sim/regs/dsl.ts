@@ -232,6 +232,15 @@ export class RegisterFile {
     return this.values[this.idx(name)]!;
   }
 
+  /** A register's slot, for callers that read it on every access: at(slot) is get(name) without the name lookup. */
+  slot(name: string): number {
+    return this.idx(name);
+  }
+
+  at(slot: number): number {
+    return this.values[slot]!;
+  }
+
   /** Hardware-side write: bypasses access kinds (status bits, command completion). */
   set(name: string, value: number): void {
     this.values[this.idx(name)] = value >>> 0;
