@@ -131,3 +131,19 @@ describe('page allocator', () => {
     );
   });
 });
+
+describe('snapshot and restore of slab caches', () => {
+  it('empties a cache created after the snapshot, so its objects cannot outlive their pages', () => {
+    const { pages: pa, findings } = mk();
+    const snap = pa.snapshot();
+    const cache = pa.createCache('late', 1024);
+    const obj = cache.alloc({ kind: 'pgtable', domain: 1, level: 2, iommu: 'iommu0' })!;
+    pa.restore(snap);
+    expect(cache.objectAt(obj)).toBeUndefined();
+    const again = cache.alloc({ kind: 'pgtable', domain: 1, level: 2, iommu: 'iommu0' })!;
+    expect(pa.ownerOf(again)).toMatchObject({ kind: 'pgtable', domain: 1 });
+    cache.free(again);
+    expect(pa.isAllocated(again)).toBe(false);
+    expect(findings.list()).toEqual([]);
+  });
+});

@@ -403,7 +403,10 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
     this.pcp = s.pcp.slice();
     this.freed = new Map(s.freed);
     this.freedObjects = new Map(s.freedObjects);
-    for (const [name, cs] of s.caches) this.caches.get(name)?.restore(cs);
+    // A cache created after the snapshot keeps its object (callers hold it) but none of its state:
+    // the pages it carved objects from were free at the snapshot.
+    const saved = new Map(s.caches);
+    for (const [name, c] of this.caches) c.restore(saved.get(name) ?? { objects: [], freelist: [] });
     // Pages of one allocation share one Block object again.
     const byHead = new Map<string, Block>();
     this.pages = new Map();
