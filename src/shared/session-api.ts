@@ -104,18 +104,81 @@ export interface ScriptRunResult {
   durationMs: number;
 }
 
+/** One explore call of a run: the test's index (-1 while the script loads) and the call's ordinal in it. */
+export interface ExploreCall {
+  test: number;
+  ordinal: number;
+}
+
+/** The end of an exploration: its failing schedules, and what replays them (replayTo). */
+export interface ExploreDone {
+  call: ExploreCall;
+  /** The test's full name ('' while the script loads). */
+  testName: string;
+  /** The run's seed: a replay must use it to reach the same state. */
+  seed: number;
+  schedules: { schedule: number[]; error?: string }[];
+}
+
 export type SessionEvent =
   | { type: 'output'; runId: number; stream: 'log' | 'error'; text: string }
   | { type: 'test'; runId: number; result: TestResult }
   | { type: 'run-end'; runId: number; result: ScriptRunResult }
   /**
    * An exploration's progress (runs done, estimated total, failing runs so far); the last one of an
-   * exploration has done: true and its failing schedules, to print or paste into explore.replay.
+   * exploration has done: true and its failing schedules, to print or paste into explore.replay,
+   * and (explore) which call it was, to replay it in the console.
    */
-  | { type: 'explore-progress'; runId: number; runs: number; estimated: number; failures: number; done: boolean; schedules?: { schedule: number[]; error?: string }[] }
+  | { type: 'explore-progress'; runId: number; runs: number; estimated: number; failures: number; done: boolean; schedules?: { schedule: number[]; error?: string }[]; explore?: ExploreDone }
   | { type: 'config-loaded'; name: string; file: string }
   | { type: 'worker-restarted'; reason: string }
   | { type: 'state-changed' };
+
+/**
+ * Step `steps` of a step-by-step replay of an explorer failure: the script runs again (same source,
+ * seed and config) up to the explore call, which replays the schedule and stops after that many
+ * steps; the run ends there, and the views show the state after the step. Each step is a rerun:
+ * the engine is deterministic, so this is what pausing at the step would show.
+ */
+export interface ReplayRequest {
+  source: string;
+  fileName: string;
+  seed?: number;
+  /** Per-test timeout (default 10 s). */
+  timeoutMs?: number;
+  call: ExploreCall;
+  schedule: number[];
+  /** Steps to run (more than the replay has: all of them, then the spec's check). */
+  steps: number;
+}
+
+/** One step of a replay: which thread ran and what it touched. */
+export interface ReplayStep {
+  thread: number;
+  kind: 'mem-read' | 'mem-write' | 'mmio-read' | 'mmio-write' | 'dma-beat' | 'yield';
+  pa?: number;
+  who?: string;
+}
+
+export type ReplayToResult =
+  | {
+      ok: true;
+      /** Steps run: the state is the one after them. */
+      stepIndex: number;
+      total: number;
+      /** The step just run (none at step 0). */
+      step?: ReplayStep;
+      /** Every step of the replay, run or not. */
+      steps: ReplayStep[];
+      /** Simulated time after the step, in cycles. */
+      time: number;
+      /** Why the whole replay fails (what the explorer reported the schedule for). */
+      error?: string;
+      /** Findings the steps run raised (also in findings() until the next run). */
+      findings: Finding[];
+    }
+  /** The run never got to a replay: the script changed, the call is gone, the schedule does not fit. */
+  | { ok: false; message: string };
 
 export interface SessionApi {
   /** Names of the presets shipped in resources/socs (e.g. 'sun50i-h6'). */
@@ -134,6 +197,8 @@ export interface SessionApi {
   writeRegister(block: string, reg: string, value: number): Promise<void>;
   readMemory(pa: number, len: number, view: 'cpu' | 'ram'): Promise<Uint8Array>;
   runScript(req: ScriptRunRequest): Promise<ScriptRunResult>;
+  /** Replay an explorer failure up to a step (see ReplayRequest); the SoC stays at that step. */
+  replayTo(req: ReplayRequest): Promise<ReplayToResult>;
   /** Stop the running script (the worker is restarted if it does not stop at once). */
   stopScript(): Promise<void>;
   /** The script API as a .d.ts (Monaco completion, --emit-types). */
@@ -207,6 +272,23 @@ const runReq: Check = (v) => {
   );
 };
 
+/** Explorer schedules are short (one entry per decision), but a long random run may have many. */
+const MAX_SCHEDULE = 1_000_000;
+const replayReq: Check = (v) => {
+  if (!runReq(v)) return false;
+  const r = v as Record<string, unknown>;
+  const call = (typeof r.call === 'object' && r.call !== null ? r.call : {}) as Record<string, unknown>;
+  const index = (x: unknown, min: number): boolean => typeof x === 'number' && Number.isInteger(x) && x >= min && x <= 0xffffffff;
+  return (
+    index(call.test, -1) &&
+    index(call.ordinal, 0) &&
+    Array.isArray(r.schedule) &&
+    r.schedule.length <= MAX_SCHEDULE &&
+    r.schedule.every((t) => index(t, 0)) &&
+    index(r.steps, 0)
+  );
+};
+
 /** Argument shapes per method: what every transport checks before a call reaches the host. */
 export const SESSION_METHODS: Record<SessionMethod, Check[]> = {
   listPresets: [],
@@ -220,6 +302,7 @@ export const SESSION_METHODS: Record<SessionMethod, Check[]> = {
   writeRegister: [name, name, u32],
   readMemory: [addr, len, view],
   runScript: [runReq],
+  replayTo: [replayReq],
   stopScript: [],
   scriptTypes: [],
   findings: [],

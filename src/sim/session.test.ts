@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../shared/session-api';
 import { Session } from './session';
 
-function session(): { s: Session; events: SessionEvent[] } {
+function session(soc = 'sun50i-h6'): { s: Session; events: SessionEvent[] } {
   const events: SessionEvent[] = [];
   const s = new Session({ emit: (e) => events.push(e), heartbeat: () => undefined });
-  const file = 'resources/socs/sun50i-h6.soc.json';
+  const file = `resources/socs/${soc}.soc.json`;
   const r = s.loadConfig(readFileSync(file, 'utf8'), file);
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return { s, events };
@@ -38,5 +38,50 @@ describe('Session', () => {
     await b.runScript({ source, fileName: 'a.ts', seed: 5 }, 1);
     expect(a.traceEvents()).toEqual(b.traceEvents());
     expect(a.traceEvents().length).toBeGreaterThan(0);
+  });
+
+  it('replays an explorer failure to step n: the SoC stays after that step, each n the same as a pause there', async () => {
+    const { s, events } = session('rk3399');
+    const source = readFileSync('resources/examples/problems/p1-rockchip-zap-order-explore.ts', 'utf8');
+    const run = await s.runScript({ source, fileName: 'p1.ts' }, 1);
+    expect(run.ok).toBe(true);
+    const done = events.flatMap((e) => (e.type === 'explore-progress' && e.explore ? [e.explore] : []));
+    expect(done.map((d) => d.call)).toEqual([{ test: 0, ordinal: 0 }, { test: 1, ordinal: 0 }, { test: 2, ordinal: 0 }]);
+    const failing = done[0]!;
+    expect(failing.testName).toMatch(/before-update: the explorer finds/);
+    const schedule = failing.schedules[0]!.schedule;
+    const quiet = events.length;
+    const at = (steps: number) => s.replayTo({ source, fileName: 'p1.ts', seed: failing.seed, call: failing.call, schedule, steps });
+
+    const zero = await at(0);
+    if (!zero.ok) throw new Error(zero.message);
+    expect(zero.stepIndex).toBe(0);
+    expect(zero.step).toBeUndefined();
+    expect(zero.total).toBeGreaterThan(3);
+    expect(zero.error).toMatch(/stale-translation|check/);
+    const times = [zero.time];
+    for (let n = 1; n <= 3; n++) {
+      const r = await at(n);
+      if (!r.ok) throw new Error(r.message);
+      expect(r.stepIndex).toBe(n);
+      expect(r.step).toEqual(zero.steps[n - 1]);
+      expect(r.steps).toEqual(zero.steps);
+      times.push(r.time);
+    }
+    // Steps take simulated time, and a rerun of the same prefix lands at the same moment.
+    expect(times[3]!).toBeGreaterThan(times[0]!);
+    const again = await at(3);
+    expect(again.ok && again.time).toBe(times[3]);
+    const end = await at(zero.total + 5);
+    expect(end.ok && end.stepIndex).toBe(zero.total);
+    // The replayed step's findings are the SoC's: the stale translation the explorer found.
+    expect(s.findings().some((f) => f.kind === 'stale-translation')).toBe(true);
+    // Replays are quiet: the console's run output and results are the user's run, not these.
+    expect(events.length).toBe(quiet);
+
+    const bad = await s.replayTo({ source, fileName: 'p1.ts', seed: failing.seed, call: { test: 7, ordinal: 0 }, schedule, steps: 1 });
+    expect(bad).toMatchObject({ ok: false, message: expect.stringMatching(/ended before explore call 0 of test 7/) });
+    const misfit = await s.replayTo({ source, fileName: 'p1.ts', seed: failing.seed, call: failing.call, schedule: [5], steps: 1 });
+    expect(misfit).toMatchObject({ ok: false, message: expect.stringMatching(/schedule/) });
   });
 });

@@ -10,6 +10,7 @@ import { runScript } from './script/run';
 import { Soc } from './soc';
 import { createSocBindings } from './soc-api';
 import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
+import type { ReplayPrefixResult } from './check/explore';
 import type { ExploreJob, ExplorePool, HelperChannel } from './check/explore-parallel';
 import { deviceTree, type DeviceTree } from './views/device-tree';
 import { dirtyLinesIn, touchedFramesIn } from './views/memory';
@@ -30,6 +31,8 @@ import type {
   PageTableQuery,
   PtTable,
   RegisterValue,
+  ReplayRequest,
+  ReplayToResult,
   ScriptRunRequest,
   ScriptRunResult,
   SessionEvent,
@@ -213,16 +216,63 @@ export class Session {
     const loaded = this.loadConfig(job.config.text, job.config.file);
     if (!loaded.ok) return `the helper cannot load the config: ${loaded.errors[0]?.message ?? ''}`;
     const req: ScriptRunRequest = { source: job.source, fileName: job.fileName, seed: job.seed, timeoutMs: job.timeoutMs };
-    const r = await this.execute(req, 0, { call: job.call, earlier: job.earlier, channel });
+    const r = await this.execute(req, 0, { serve: { call: job.call, earlier: job.earlier, channel } });
     const why = r.error?.message ?? r.tests.find((t) => t.error)?.error?.message;
     return `the script ended before explore call ${job.call.ordinal} of test ${job.call.test}${why ? `: ${why}` : ''}`;
   }
 
-  private async execute(req: ScriptRunRequest, runId: number, serve: ExploreBindingOptions['serve'] | null): Promise<ScriptRunResult> {
+  /**
+   * Step-by-step replay of an explorer failure (ReplayRequest): run the script again up to the
+   * explore call, replay the schedule there up to the step, and stop the run, so the SoC stays in
+   * the state after the step for the views. Quiet: the run is a means, not a run the user started.
+   */
+  async replayTo(req: ReplayRequest): Promise<ReplayToResult> {
+    let outcome: ReplayPrefixResult | { problem: string } | undefined;
+    const stop = new AbortController();
+    const replayAt: NonNullable<ExploreBindingOptions['replayAt']> = {
+      call: req.call,
+      schedule: req.schedule,
+      steps: req.steps,
+      done: (r) => {
+        outcome = r;
+        stop.abort();
+      },
+    };
+    const run = await this.execute(req, 0, { replayAt, signal: stop.signal });
+    if (!outcome) {
+      const why = run.error?.message ?? run.tests.find((t) => t.error)?.error?.message;
+      return { ok: false, message: `the script ended before explore call ${req.call.ordinal} of test ${req.call.test}${why ? `: ${why}` : ''}` };
+    }
+    if ('problem' in outcome) return { ok: false, message: outcome.problem };
+    // The step's findings are the SoC's now: the findings view follows the replay too.
+    this.archived.push(...outcome.findings);
+    const step = outcome.steps[outcome.ran - 1];
+    return {
+      ok: true,
+      stepIndex: outcome.ran,
+      total: outcome.steps.length,
+      ...(step ? { step } : {}),
+      steps: outcome.steps,
+      time: this.simTime(),
+      ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+      findings: outcome.findings,
+    };
+  }
+
+  /**
+   * Run a script on a fresh SoC. special: serve an explore call (a helper worker), or replay one
+   * (replayTo: events are not emitted, and the signal ends the run at the replayed step).
+   */
+  private async execute(
+    req: ScriptRunRequest,
+    runId: number,
+    special: { serve: NonNullable<ExploreBindingOptions['serve']> } | { replayAt: NonNullable<ExploreBindingOptions['replayAt']>; signal: AbortSignal } | null,
+  ): Promise<ScriptRunResult> {
     const started = Date.now();
+    const emit = special && 'replayAt' in special ? () => undefined : (e: SessionEvent) => this.opts.emit(e);
     const fail = (message: string): ScriptRunResult => {
       const result: ScriptRunResult = { runId, ok: false, tests: [], error: { message, file: req.fileName }, durationMs: Date.now() - started };
-      this.opts.emit({ type: 'run-end', runId, result });
+      emit({ type: 'run-end', runId, result });
       return result;
     };
     if (!this.loaded) return fail('no SoC config is loaded');
@@ -233,6 +283,7 @@ export class Session {
     this.soc = soc;
     let testAbort: AbortController | undefined;
     let testIndex = -1;
+    let testName = '';
     this.archived = [];
     const pool = this.opts.explorePool;
     const parallel: ExploreBindingOptions['parallel'] = pool && {
@@ -255,26 +306,29 @@ export class Session {
         explore: createExploreBinding(soc, {
           onProgress: (p) => {
             this.opts.heartbeat(timeoutMs);
-            this.opts.emit({ type: 'explore-progress', runId, ...p, done: false });
+            emit({ type: 'explore-progress', runId, ...p, done: false });
           },
-          onResult: (r) => {
+          onResult: (r, call) => {
             const schedules = r.failures.map((f) => (f.error === undefined ? { schedule: f.schedule } : { schedule: f.schedule, error: f.error }));
-            this.opts.emit({ type: 'explore-progress', runId, runs: r.runs, estimated: r.runs, failures: r.failures.length, done: true, schedules });
+            const explore = { call, testName, seed, schedules };
+            emit({ type: 'explore-progress', runId, runs: r.runs, estimated: r.runs, failures: r.failures.length, done: true, schedules, explore });
           },
           // A test's explorations end with it (its timeout, or the run being stopped).
           signal: () => testAbort?.signal,
           testIndex: () => testIndex,
-          ...(serve ? { serve } : parallel ? { parallel } : {}),
+          ...(special && 'serve' in special ? { serve: special.serve } : { ...(parallel ? { parallel } : {}), ...(special ? { replayAt: special.replayAt } : {}) }),
         }),
       },
-      onOutput: (stream, text) => this.opts.emit({ type: 'output', runId, stream, text }),
+      ...(special && 'signal' in special ? { signal: special.signal } : {}),
+      onOutput: (stream, text) => emit({ type: 'output', runId, stream, text }),
       onTest: (result) => {
         this.opts.heartbeat(timeoutMs);
-        this.opts.emit({ type: 'test', runId, result });
+        emit({ type: 'test', runId, result });
       },
       hooks: {
         beforeTest: (t) => {
           testIndex++;
+          testName = t.fullName;
           testAbort = new AbortController();
           this.opts.heartbeat(t.timeoutMs);
           this.archived.push(...soc.findings.take());
@@ -288,7 +342,7 @@ export class Session {
       },
     });
     const result: ScriptRunResult = { runId, ...out, durationMs: Date.now() - started };
-    this.opts.emit({ type: 'run-end', runId, result });
+    emit({ type: 'run-end', runId, result });
     return result;
   }
 }

@@ -2,7 +2,7 @@
  * A small in-memory stand-in for the session host, for transport tests that must not depend on
  * the engine: it records calls and emits events on demand.
  */
-import type { BlockMeta, IovaMap, IovaWalk, PtTable, ScriptRunResult, SessionEvent, WalkCacheEntry } from '../../src/shared/session-api';
+import type { BlockMeta, IovaMap, IovaWalk, PtTable, ReplayRequest, ReplayToResult, ScriptRunResult, SessionEvent, WalkCacheEntry } from '../../src/shared/session-api';
 import type { WebSession } from '../../src/main/web/server';
 
 const IOMMU_META: BlockMeta = {
@@ -76,6 +76,10 @@ export class FakeSession implements WebSession {
     this.record('runScript', req);
     return { runId: 1, ok: true, tests: [], durationMs: 1 };
   }
+  async replayTo(req: ReplayRequest): Promise<ReplayToResult> {
+    this.record('replayTo', req);
+    return { ok: false, message: 'fake' };
+  }
   async stopScript() {}
   async scriptTypes() {
     return 'declare const soc: unknown;';
@@ -99,7 +103,7 @@ export class FakeSession implements WebSession {
     return 0;
   }
   async deviceTree() {
-    return { name: 'fake', memory: [], iommus: [], devices: [], powerDomains: [] };
+    return { name: 'fake', memory: [], iommus: [], devices: [], powerDomains: [], links: [] };
   }
   async touchedFrames() {
     return [];

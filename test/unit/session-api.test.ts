@@ -25,6 +25,18 @@ describe('session API call validation (IPC and WebSocket)', () => {
     expect(validateCall('listBlocks', 'nope')).toMatch(/expected 0/);
   });
 
+  it('validates replayTo requests', () => {
+    const req = { source: 'test("a", () => {})', fileName: 'a.ts', seed: 1, call: { test: 0, ordinal: 0 }, schedule: [0, 1, 1], steps: 3 };
+    expect(validateCall('replayTo', [req])).toBeNull();
+    expect(validateCall('replayTo', [{ ...req, call: { test: -1, ordinal: 2 } }])).toBeNull();
+    expect(validateCall('replayTo', [{ ...req, call: { test: -2, ordinal: 0 } }])).toMatch(/argument 1/);
+    expect(validateCall('replayTo', [{ ...req, call: null }])).toMatch(/argument 1/);
+    expect(validateCall('replayTo', [{ ...req, schedule: [0, -1] }])).toMatch(/argument 1/);
+    expect(validateCall('replayTo', [{ ...req, schedule: '0,1' }])).toMatch(/argument 1/);
+    expect(validateCall('replayTo', [{ ...req, steps: 1.5 }])).toMatch(/argument 1/);
+    expect(validateCall('replayTo', [{ ...req, source: 3 }])).toMatch(/argument 1/);
+  });
+
   it('validates the console view methods', () => {
     expect(validateCall('touchedFrames', [0, 2 ** 32])).toBeNull();
     expect(validateCall('touchedFrames', [0, 2 ** 41])).toMatch(/argument 2/);

@@ -10,6 +10,8 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type {
   LoadConfigResult,
   PageTableQuery,
+  ReplayRequest,
+  ReplayToResult,
   ScriptRunRequest,
   ScriptRunResult,
   SessionApi,
@@ -286,18 +288,8 @@ export class SessionHost implements SessionApi {
     const runId = this.nextRunId++;
     const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
     const started = Date.now();
-    this.lastHeartbeat = started;
-    this.budgetMs = timeoutMs;
-    const live = this.live;
-    const watchdog = setInterval(() => {
-      const budget = Math.max(timeoutMs, this.budgetMs);
-      if (Date.now() - this.lastHeartbeat > budget + this.graceMs) {
-        live.kill(`the script stopped answering for more than ${budget} ms (its timeout); the sim worker was restarted`);
-      }
-    }, Math.min(250, timeoutMs));
     try {
-      const result = await this.call((api) => api.runScript({ ...req, timeoutMs }, runId));
-      return result;
+      return await this.watched(timeoutMs, (api) => api.runScript({ ...req, timeoutMs }, runId));
     } catch (err) {
       if (!(err instanceof WorkerGone)) throw err;
       const result: ScriptRunResult = {
@@ -309,6 +301,34 @@ export class SessionHost implements SessionApi {
       };
       this.emit({ type: 'run-end', runId, result });
       return result;
+    }
+  }
+
+  /** A replay runs the script again, so the same watchdog guards it. */
+  async replayTo(req: ReplayRequest): Promise<ReplayToResult> {
+    const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
+    try {
+      // Comlink's Remote<> flattens the union; the worker returns the declared type.
+      return await this.watched(timeoutMs, (api) => api.replayTo({ ...req, timeoutMs }) as Promise<ReplayToResult>);
+    } catch (err) {
+      if (!(err instanceof WorkerGone)) throw err;
+      return { ok: false, message: err.reason };
+    }
+  }
+
+  /** Run a script-running call under the watchdog; rejects with WorkerGone if the worker had to go. */
+  private async watched<T>(timeoutMs: number, fn: (api: Comlink.Remote<WorkerApi>) => Promise<T>): Promise<T> {
+    this.lastHeartbeat = Date.now();
+    this.budgetMs = timeoutMs;
+    const live = this.live;
+    const watchdog = setInterval(() => {
+      const budget = Math.max(timeoutMs, this.budgetMs);
+      if (Date.now() - this.lastHeartbeat > budget + this.graceMs) {
+        live.kill(`the script stopped answering for more than ${budget} ms (its timeout); the sim worker was restarted`);
+      }
+    }, Math.min(250, timeoutMs));
+    try {
+      return await this.call(fn);
     } finally {
       clearInterval(watchdog);
     }

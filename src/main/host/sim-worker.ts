@@ -26,6 +26,7 @@ const api: WorkerApi = {
   writeRegister: async (b, r, v) => session.writeRegister(b, r, v),
   readMemory: async (pa, len, view) => session.readMemory(pa, len, view),
   runScript: async (req, runId) => session.runScript(req, runId),
+  replayTo: async (req) => session.replayTo(req),
   scriptTypes: async () => session.scriptTypes(),
   findings: async () => session.findings(),
   tlb: async (name) => session.tlb(name),

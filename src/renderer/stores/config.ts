@@ -2,7 +2,7 @@ import { defineStore } from 'pinia';
 import { ref, shallowRef } from 'vue';
 import type { ConfigError } from '../../shared/session-api';
 import { api } from '../api/client';
-import { downloadText, safeName } from '../util/files';
+import { downloadText, nativeFiles, safeName } from '../util/files';
 import { loadList, saveJson } from '../util/persist';
 import { useLayoutStore, type Layout } from './layout';
 import { SCRIPT_FILE, useScriptStore } from './script';
@@ -84,10 +84,20 @@ export const useConfigStore = defineStore('config', () => {
     return true;
   }
 
-  function save(): void {
-    const name = file.value.endsWith('.json') ? file.value : `${file.value}.soc.json`;
-    downloadText(safeName(name), text.value);
-    remember(name, text.value);
+  async function save(): Promise<void> {
+    const name = safeName(file.value.endsWith('.json') ? file.value : `${file.value}.soc.json`);
+    if (nativeFiles) {
+      const saved = await nativeFiles.saveConfig(text.value, name);
+      if (!saved) return;
+      file.value = saved;
+    } else downloadText(name, text.value);
+    remember(file.value, text.value);
+  }
+
+  /** Electron: the config editor's Open… through the native dialog. */
+  async function openDialog(): Promise<void> {
+    const f = await nativeFiles?.openConfig();
+    if (f) open(f.name, f.text);
   }
 
   /** Ctrl+S: config as loaded, the script, and the layout, in one file. */
@@ -104,8 +114,21 @@ export const useConfigStore = defineStore('config', () => {
       layout: { ...layout.layout },
     };
     const base = config ? (config.file.split('/').pop() ?? 'session').replace(/\.soc\.json$|\.json$/, '') : 'session';
-    downloadText(`${safeName(base)}.socsession.json`, JSON.stringify(s, null, 2));
-    status.value = 'session saved';
+    const name = `${safeName(base)}.socsession.json`;
+    const body = JSON.stringify(s, null, 2);
+    if (nativeFiles) {
+      const saved = await nativeFiles.saveSession(body, name);
+      status.value = saved ? `session saved as ${saved}` : '';
+    } else {
+      downloadText(name, body);
+      status.value = 'session saved';
+    }
+  }
+
+  /** Electron: Open session… through the native dialog. */
+  async function openSessionDialog(): Promise<void> {
+    const f = await nativeFiles?.openSession();
+    if (f) await loadSession(f.name, f.text);
   }
 
   async function loadSession(name: string, t: string): Promise<void> {
@@ -132,5 +155,5 @@ export const useConfigStore = defineStore('config', () => {
     status.value = `session ${name} loaded`;
   }
 
-  return { text, file, errors, status, recent, dirty, pull, edit, open, apply, save, saveSession, loadSession };
+  return { text, file, errors, status, recent, dirty, pull, edit, open, openDialog, apply, save, saveSession, openSessionDialog, loadSession };
 });

@@ -17,13 +17,14 @@ export const useFindingsStore = defineStore('findings', () => {
   return { list, selected, errors, refresh };
 });
 
-/** The script line a finding points at, when its `where` carries one. */
-export function findingLine(f: Finding): number | null {
-  const w = f.where ?? {};
-  const line = w.line ?? w.scriptLine;
-  if (typeof line === 'number') return line;
-  // Kernel-layer call sites are "file:line" strings.
-  const site = typeof w.callSite === 'string' ? w.callSite : typeof w.site === 'string' ? w.site : '';
-  const m = /:(\d+)(?::\d+)?$/.exec(site);
-  return m ? Number(m[1]) : null;
+/**
+ * Where in the script a finding points: `where.line` is the call site "file.ts:line:col" of the
+ * script call during which it was raised. Sites in other files (kernel code) are not the editor's.
+ */
+export function findingSite(f: Finding, file: string): { line: number; column: number } | null {
+  const site = f.where?.line;
+  if (typeof site !== 'string') return null;
+  const m = /^(.*):(\d+):(\d+)$/.exec(site);
+  if (!m || m[1] !== file) return null;
+  return { line: Number(m[2]), column: Number(m[3]) };
 }

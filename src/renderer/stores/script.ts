@@ -2,6 +2,7 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { ScriptError, ScriptRunResult, SessionEvent, TestResult } from '../../shared/session-api';
 import { api } from '../api/client';
+import { useReplayStore } from './replay';
 
 export const SCRIPT_FILE = 'script.ts';
 const STORAGE_KEY = 'soc-console.script';
@@ -64,7 +65,8 @@ export const useScriptStore = defineStore('script', () => {
   });
 
   async function run(): Promise<ScriptRunResult | null> {
-    if (running.value) return null;
+    // A replay step is a run in the same worker: the two must not build SoCs over each other.
+    if (running.value || useReplayStore().busy) return null;
     running.value = true;
     startedAt.value = performance.now();
     elapsedMs.value = 0;
@@ -75,6 +77,7 @@ export const useScriptStore = defineStore('script', () => {
     tests.value = [];
     result.value = null;
     runError.value = null;
+    useReplayStore().runStarted(source.value, SCRIPT_FILE);
     try {
       const r = await api.runScript({ source: source.value, fileName: SCRIPT_FILE });
       finish(r);
@@ -122,6 +125,7 @@ export const useScriptStore = defineStore('script', () => {
     else if (e.type === 'run-end') finish(e.result);
   }
 
+  /** Reveal a script location ("file.ts:line:col" sites of findings included) with a message. */
   function revealError(err: ScriptError): void {
     if (err.line === undefined) return;
     reveal.value = { line: err.line, column: err.column ?? 1, message: err.message, seq: ++revealSeq };

@@ -1,4 +1,10 @@
-/** Files in a browser: downloads through a blob link, uploads through a file input. */
+/**
+ * Files in a browser: downloads through a blob link, uploads through a file input. In Electron the
+ * preload's native dialogs (window.socFiles) take their place.
+ */
+import type { SocFiles } from '../../shared/files-api';
+
+export const nativeFiles: SocFiles | null = window.socFiles ?? null;
 
 export function downloadText(fileName: string, text: string, type = 'application/json'): void {
   const url = URL.createObjectURL(new Blob([text], { type }));

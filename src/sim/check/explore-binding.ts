@@ -7,7 +7,7 @@
  * running the same script (explore-parallel.ts) can tell which call it was started for.
  */
 import type { Soc } from '../soc';
-import { explore, replay, serveExplore, type ExploreOptions, type ExploreProgress, type ExploreResult, type ExploreSpec, type ExploreTarget, type ReplayResult } from './explore';
+import { explore, replay, replayPrefix, serveExplore, type ExploreOptions, type ExploreProgress, type ExploreResult, type ExploreSpec, type ExploreTarget, type ReplayPrefixResult, type ReplayResult } from './explore';
 import type { ExploreCallId, ExploreJob, ExplorePool, HelperChannel } from './explore-parallel';
 
 export interface ExploreBinding {
@@ -17,8 +17,8 @@ export interface ExploreBinding {
 
 export interface ExploreBindingOptions {
   onProgress?(p: ExploreProgress): void;
-  /** Told of every finished exploration (the CLI prints failing schedules from it). */
-  onResult?(r: ExploreResult): void;
+  /** Told of every finished exploration and which call it was (the CLI prints failing schedules; the console offers replays). */
+  onResult?(r: ExploreResult, call: ExploreCallId): void;
   /** The signal that stops explorations now (the running test's). */
   signal?(): AbortSignal | undefined;
   /** The running test's index (-1 while the script loads). */
@@ -33,6 +33,12 @@ export interface ExploreBindingOptions {
   };
   /** In a helper worker: the call to serve; the calls before it get the results their caller got. */
   serve?: { call: ExploreCallId; earlier: ExploreJob['earlier']; channel: HelperChannel };
+  /**
+   * Step-by-step replay in the console: at this call, instead of exploring, replay the schedule up
+   * to a step (replayPrefix) and hand over the outcome. The call then never returns: the caller
+   * stops the run, so nothing after the call changes the state the step left.
+   */
+  replayAt?: { call: ExploreCallId; schedule: number[]; steps: number; done(r: ReplayPrefixResult | { problem: string }): void };
 }
 
 /** An exploration still running after this long spreads over one worker per core. */
@@ -72,9 +78,18 @@ export function createExploreBinding(soc: Soc, opts: ExploreBindingOptions = {})
       // A call that threw at its caller throws here too: run it the same way.
       return explore(target, spec, base);
     }
+    const at = opts.replayAt;
+    if (at && sameCall(at.call, call)) {
+      try {
+        at.done(await replayPrefix(target, at.schedule, spec, at.steps, base));
+      } catch (e) {
+        at.done({ problem: e instanceof Error ? e.message : String(e) });
+      }
+      return new Promise<never>(() => undefined);
+    }
     const r = await explore(target, spec, { ...base, ...helpersFor(spec, call) });
     earlier.push({ call, result: r });
-    opts.onResult?.(r);
+    opts.onResult?.(r, call);
     return r;
   };
   const helpersFor = (spec: ExploreSpec, call: ExploreCallId): Pick<ExploreOptions, 'helpers'> => {

@@ -4,7 +4,7 @@ import type { Op, PreemptPoint } from '../core/coop';
 import type { Finding } from '../core/findings';
 import { Scheduler, SchedulePolicyReplay, type Executor } from '../core/scheduler';
 import { SpinLock } from '../kernel/spinlock';
-import { DfsPolicy, explore, independent, replay, type ExploreTarget } from './explore';
+import { DfsPolicy, explore, independent, replay, replayPrefix, type ExploreTarget } from './explore';
 
 /** A toy engine: word memory, ops that yield before each access, threads as host async functions. */
 class Toy implements ExploreTarget {
@@ -242,6 +242,44 @@ describe('explore', () => {
     expect(rep.steps.length).toBe(4);
     // A replay keeps the run's final state.
     expect(toy.mem.get(0)).toBe(1);
+  });
+
+  it('replayPrefix stops after n steps in the state a pause there would show, and is replay past the end', async () => {
+    const toy = new Toy();
+    toy.mem.set(0, 0);
+    const { schedule } = (await explore(toy, { ...lostUpdate(toy), maxFailures: 1 })).failures[0]!;
+    const whole = await replay(toy, schedule, lostUpdate(toy));
+    for (let n = 0; n <= whole.steps.length; n++) {
+      toy.mem.set(0, 0);
+      const r = await replayPrefix(toy, schedule, lostUpdate(toy), n);
+      expect(r.ran).toBe(n);
+      expect(r.steps).toEqual(whole.steps);
+      expect(r.error).toBe('check: counter is 1');
+      // Both reads come before both writes in the lost update: the counter is 1 once a write ran.
+      const wrote = whole.steps.slice(0, n).some((s) => s.kind === 'mem-write');
+      expect(toy.mem.get(0)).toBe(wrote ? 1 : 0);
+    }
+    toy.mem.set(0, 0);
+    const past = await replayPrefix(toy, schedule, lostUpdate(toy), 99);
+    expect(past.ran).toBe(whole.steps.length);
+    expect(toy.mem.get(0)).toBe(1);
+    await expect(replayPrefix(toy, schedule, lostUpdate(toy), -1)).rejects.toThrow(/non-negative/);
+  });
+
+  it('replayPrefix: findings of the steps run go to the result, not the log', async () => {
+    const toy = new Toy();
+    const spec = {
+      threads: [0, 1].map((t) => async () => {
+        await toy.run(toy.inc(0));
+        toy.log.push({ kind: 'driver-warn', severity: 'warning', message: `thread ${t} done`, time: 0 });
+      }),
+    };
+    const r = await replayPrefix(toy, [0, 1], spec, 2);
+    expect(r.ran).toBe(2);
+    expect(r.findings).toEqual([]);
+    const all = await replayPrefix(toy, [0, 1], spec, 4);
+    expect(all.findings.map((f) => f.message).sort()).toEqual(['thread 0 done', 'thread 1 done']);
+    expect(toy.log).toEqual([]);
   });
 
   it('random mode: the same seed gives the same schedules', async () => {

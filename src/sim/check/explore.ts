@@ -160,9 +160,7 @@ export async function serveExplore(target: ExploreTarget, spec: ExploreSpec, cha
 /** Rerun one schedule, recording every step. The run's final state is kept (for inspection). */
 export async function replay(target: ExploreTarget, schedule: readonly number[], spec: ExploreSpec, opts: ExploreOptions = {}): Promise<ReplayResult> {
   validate(spec);
-  if (!Array.isArray(schedule) || schedule.some((t) => !Number.isInteger(t) || t < 0 || t >= spec.threads.length)) {
-    throw new TypeError(`explore.replay: a schedule is an array of thread indices 0..${spec.threads.length - 1}`);
-  }
+  validateSchedule(schedule, spec);
   return session(
     target,
     spec,
@@ -178,7 +176,48 @@ export async function replay(target: ExploreTarget, schedule: readonly number[],
   );
 }
 
-export type RunOnce = (policy: SchedulePolicy, recordSteps?: boolean) => Promise<{ outcome: RunOutcome; findings: Finding[]; failure: ExploreFailure | null }>;
+export interface ReplayPrefixResult {
+  /** The whole replay's schedule (the given one, then the default choices). */
+  schedule: number[];
+  /** Every step of the whole replay, so a step-by-step view knows what comes next. */
+  steps: Step[];
+  /** Steps run before stopping (at most steps.length); the engine's state is the one after them. */
+  ran: number;
+  /** Why the whole replay fails (what the explorer reported it for); absent when it passes. */
+  error?: string;
+  /** Findings raised by the steps run (all of them, check included, when the replay ran to its end). */
+  findings: Finding[];
+}
+
+/**
+ * Step `stop` of a step-by-step replay: rerun the schedule and stop after `stop` steps, leaving the
+ * engine in the state after them (the threads cut off mid-operation, check not run). The engine is
+ * deterministic, so running a prefix again gives the same state as pausing there would, without
+ * holding a script and its timeout open between steps. The whole replay runs first, from the same
+ * checkpoint, for the step list and the verdict. Past the last step, this is replay().
+ */
+export async function replayPrefix(target: ExploreTarget, schedule: readonly number[], spec: ExploreSpec, stop: number, opts: ExploreOptions = {}): Promise<ReplayPrefixResult> {
+  validate(spec);
+  validateSchedule(schedule, spec);
+  if (!Number.isInteger(stop) || stop < 0) throw new TypeError('explore: a replay stops after a non-negative whole number of steps');
+  return session(
+    target,
+    spec,
+    opts,
+    async (runOnce) => {
+      const full = await runOnce(new SchedulePolicyReplay(schedule), true);
+      const steps = full.outcome.steps;
+      const head = { schedule: full.outcome.schedule, steps, ...(full.failure ? { error: full.failure.error } : {}) };
+      if (stop >= steps.length) return { ...head, ran: steps.length, findings: full.findings };
+      const part = await runOnce(new SchedulePolicyReplay(schedule), true, stop);
+      return { ...head, ran: part.outcome.steps.length, findings: part.findings };
+    },
+    true,
+  );
+}
+
+/** maxSteps: stop the run after that many steps (a replay prefix); its failure is then meaningless. */
+export type RunOnce = (policy: SchedulePolicy, recordSteps?: boolean, maxSteps?: number) => Promise<{ outcome: RunOutcome; findings: Finding[]; failure: ExploreFailure | null }>;
 
 /**
  * Checkpoint the engine and hand body a function that runs the threads once from the checkpoint
@@ -190,9 +229,9 @@ async function session<T>(target: ExploreTarget, spec: ExploreSpec, opts: Explor
   active.add(target);
   const cp = target.checkpoint();
   const base = target.findings().length;
-  const runOnce: RunOnce = async (policy, recordSteps = false) => {
+  const runOnce: RunOnce = async (policy, recordSteps = false, maxSteps) => {
     cp.restore();
-    const sched = new Scheduler(policy, { recordSteps, cancelled: () => opts.signal?.aborted === true });
+    const sched = new Scheduler(policy, { recordSteps, cancelled: () => opts.signal?.aborted === true, ...(maxSteps !== undefined ? { maxSteps } : {}) });
     target.setExecutor(sched.submit);
     let outcome: RunOutcome;
     try {
@@ -229,6 +268,12 @@ function trimDefaults(o: RunOutcome): number[] {
   let n = o.schedule.length;
   while (n > 0 && o.defaults[n - 1]) n--;
   return o.schedule.slice(0, n);
+}
+
+function validateSchedule(schedule: readonly number[], spec: ExploreSpec): void {
+  if (!Array.isArray(schedule) || schedule.some((t) => !Number.isInteger(t) || t < 0 || t >= spec.threads.length)) {
+    throw new TypeError(`explore.replay: a schedule is an array of thread indices 0..${spec.threads.length - 1}`);
+  }
 }
 
 function validate(spec: ExploreSpec): void {

@@ -26,6 +26,9 @@ export interface TraceWindow {
   extent: { start: number; end: number } | null;
 }
 
+/** Runtime-PM status of a device as the kernel sees it (null before the kernel is booted). */
+export type TreeRpmStatus = 'active' | 'resuming' | 'suspended' | 'suspending';
+
 export interface TreeIommu {
   name: string;
   model: string;
@@ -34,6 +37,8 @@ export interface TreeIommu {
   coherentWalk: boolean;
   powerDomain: string | null;
   powered: boolean;
+  /** Runtime-PM status of the IOMMU's device; null until something boots the kernel. */
+  rpm: TreeRpmStatus | null;
 }
 
 export interface TreeDevice {
@@ -44,6 +49,19 @@ export interface TreeDevice {
   powered: boolean;
   coherent: boolean;
   compatible: string | null;
+  /** Runtime-PM status; null until something boots the kernel. */
+  rpm: TreeRpmStatus | null;
+  /** The domain the device's IOMMU group is attached to now (null: none, or no kernel yet). */
+  attached: { id: number; type: string; default: boolean } | null;
+}
+
+/** A device link (device_link_add): the consumer's runtime PM keeps the supplier's up. */
+export interface TreeLink {
+  consumer: string;
+  supplier: string;
+  flags: string[];
+  /** References the link holds on the supplier (rpm_active - 1). */
+  refs: number;
 }
 
 export interface TreeDomain {
@@ -58,4 +76,6 @@ export interface DeviceTree {
   iommus: TreeIommu[];
   devices: TreeDevice[];
   powerDomains: TreeDomain[];
+  /** Device links of the kernel's runtime PM (empty until the kernel is booted). */
+  links: TreeLink[];
 }

@@ -176,4 +176,22 @@ describe('device tree', () => {
     soc.powerDomain('pd_iommu').set(false);
     expect(deviceTree(soc).iommus[0]!.powered).toBe(false);
   });
+
+  it("shows the kernel's view once it is booted: device links, runtime-PM status, attached domains", async () => {
+    const soc = rk3399();
+    const before = deviceTree(soc);
+    // Looking does not boot the kernel.
+    expect(soc.bootedKernel).toBeNull();
+    expect(before.links).toEqual([]);
+    expect(before.devices.find((d) => d.name === 'vopb')).toMatchObject({ rpm: null, attached: null });
+    const k = soc.kernel.api;
+    await k.pm.getSync('vopb');
+    const t = deviceTree(soc);
+    expect(t.links).toContainEqual({ consumer: 'vopb', supplier: 'vopb_mmu', flags: ['stateless', 'pm-runtime'], refs: 1 });
+    expect(t.devices.find((d) => d.name === 'vopb')).toMatchObject({ rpm: 'active', attached: { type: 'dma', default: true } });
+    expect(t.iommus.find((i) => i.name === 'vopb_mmu')!.rpm).toBe('active');
+    const d = await k.domainAlloc('vopb_mmu');
+    expect(await k.attachDevice(d, 'vopb')).toBe(0);
+    expect(deviceTree(soc).devices.find((x) => x.name === 'vopb')!.attached).toEqual({ id: d.id, type: 'unmanaged', default: false });
+  });
 });
