@@ -30,6 +30,11 @@ export interface ModelTables {
   /** The instance that translates master's access (its window name). */
   windowFor(master: MasterPort, access: AccessKind): string;
   peek(master: MasterPort, iova: number, access: AccessKind): Peek;
+  /**
+   * Whether a walk for iova would now read the table word at pa and find value there: a walk that
+   * took that level from its walk cache then agrees with memory (types.ts TranslationSource).
+   */
+  cachedLevelHolds?(iova: number, pa: number, value: number): boolean;
 }
 
 /** Reads a table word as the model's walker would (RAM, or RAM plus dirty CPU lines if coherent); null off RAM. */
@@ -54,6 +59,8 @@ function h6Tables(model: IommuModel, read: WalkerRead): ModelTables {
   return {
     live: () => [{ window, root: (regs.at(TTB) & 0xffffc000) >>> 0, enabled: model.isPowered() && (regs.at(ENABLE) & 1) !== 0, reg: 'TTB' }],
     windowFor: () => window,
+    // The PTW cache holds DTEs, untagged by TTB: the cached word must be the one the DT holds now.
+    cachedLevelHolds: (iova, pa, value) => pa === ((regs.at(TTB) & 0xffffc000) >>> 0) + (iova >>> 20) * 4 && read(pa) === value,
     peek(master, iova, access) {
       const m = master.id;
       if (!model.isPowered() || (regs.at(ENABLE) & 1) === 0 || (regs.at(BYPASS) & (1 << m)) !== 0) return OFF;

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../core/findings';
+import { ACI_RD_WR, DT, H6Driver, h6Soc, PT_POOL } from '../hw/h6-test-kit';
 import { presetSoc } from '../kernel/testing/presets';
 import type { Soc } from '../soc';
 
@@ -81,6 +82,58 @@ describe('stale-translation', () => {
     expect(f[1]!.message).toContain('faulted (pte-invalid) on a cached entry');
     expect(f[1]!.message).toContain(`map it to 0x${(pa + 0x1000).toString(16)}`);
     expect(f[1]!.message).toContain('last change: map(0x10001000, size 0x1000');
+  });
+});
+
+describe('stale-translation through the H6 PTW cache (a walk that reads the PTE but takes the DTE from its cache)', () => {
+  const PA1 = 0x4800_0000;
+  const PA2 = 0x4900_0000;
+  const FLUSH_TLBS = 0x0001003f;
+
+  function rig(): { soc: Soc; drv: H6Driver; read: (iova: number) => void } {
+    const soc = h6Soc();
+    const drv = new H6Driver(soc);
+    drv.map(IOVA, PA1);
+    drv.map(IOVA + 0x1000, PA1 + 0x1000);
+    drv.enable();
+    drv.set('TLB_PREFETCH', 0);
+    const ve = soc.device('ve');
+    const read = (iova: number): void => void ve.read(iova, 4);
+    read(IOVA);
+    // Through the cached DTE, which memory still holds: consistent, nothing to report.
+    read(IOVA + 0x1000);
+    expect(soc.findings.take()).toEqual([]);
+    return { soc, drv, read };
+  }
+
+  it('fires when the DTE in memory changed and only the TLBs were invalidated', () => {
+    const { soc, drv, read } = rig();
+    // A new PT for the same 1 MiB region, installed with a clean, TLB flush but no PTW invalidation.
+    const pt = PT_POOL + 0x8000;
+    soc.writel(((PA2 + 0x1000) | (ACI_RD_WR << 4) | 2) >>> 0, pt + 4);
+    soc.cache.clean(pt + 4, 4);
+    soc.writel((pt | 1) >>> 0, drv.dtePa(IOVA));
+    soc.cache.clean(drv.dtePa(IOVA), 4);
+    drv.set('TLB_FLUSH', FLUSH_TLBS);
+    read(IOVA + 0x1000);
+    const f = soc.findings.take();
+    expect(kinds(f)).toEqual(['stale-translation']);
+    expect(f[0]!.message).toContain(`translated to 0x${(PA1 + 0x1000).toString(16)}`);
+    expect(f[0]!.message).toContain(`map it to 0x${(PA2 + 0x1000).toString(16)}`);
+  });
+
+  it('fires when TTB moved to another DT and only the TLBs were invalidated', () => {
+    const { soc, drv, read } = rig();
+    const dt2 = DT + 0x4000;
+    const pt = PT_POOL + 0x8000;
+    soc.writel(((PA2 + 0x1000) | (ACI_RD_WR << 4) | 2) >>> 0, pt + 4);
+    soc.cache.clean(pt + 4, 4);
+    soc.writel((pt | 1) >>> 0, dt2 + (IOVA >>> 20) * 4);
+    soc.cache.clean(dt2 + (IOVA >>> 20) * 4, 4);
+    drv.set('TTB', dt2);
+    drv.set('TLB_FLUSH', FLUSH_TLBS);
+    read(IOVA + 0x1000);
+    expect(kinds(soc.findings.take())).toEqual(['stale-translation']);
   });
 });
 

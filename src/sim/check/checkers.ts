@@ -261,7 +261,7 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     if (st !== null && this.kernelDriven(tables, k!, master, access)) return this.suspended(master, iommu, iova, access, st);
     // A kernel call is changing tables or registers: a DMA racing with it proves nothing about the driver.
     if (this.depth > 0 || !tables) return;
-    this.checkStale(tables, master, iommu, iova, access, t);
+    if (!agreesWithMemory(tables, iova, t)) this.checkStale(tables, master, iommu, iova, access, t);
     if (k) this.checkProgrammed(tables, k, master, iommu, iova, access);
   }
 
@@ -531,6 +531,17 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     this.lastWalk.clear();
     this.walkTimes = undefined;
   }
+}
+
+/**
+ * Whether the model says t agrees with the tables in memory by construction, so the re-walk can be
+ * skipped: every level was read from memory just now, or the one level taken from the walk cache is
+ * still what memory holds where a walk would read it now. Anything else is re-walked in full.
+ */
+function agreesWithMemory(tables: ModelTables, iova: number, t: Translation): boolean {
+  if (!t.ok) return false;
+  if (t.source === 'walk') return true;
+  return t.source === 'walk-cache' && tables.cachedLevelHolds !== undefined && tables.cachedLevelHolds(iova, t.cachedPa!, t.cachedValue!);
 }
 
 /** The pages of a range looked up: all of a small range, the first and last of a big one. */

@@ -68,7 +68,8 @@ export class DfsPolicy implements SchedulePolicy {
     const fixed = this.prefix[d.index];
     if (fixed === undefined && this.redundant) return defaultChoice(d);
     const labels = new Map<number, PreemptPoint>();
-    for (const t of d.enabled) labels.set(t, d.points[t]!);
+    // Copies: an operation may reuse its point object for its next step (coop.ts PreemptPoint).
+    for (const t of d.enabled) labels.set(t, { ...d.points[t]! });
     const node: Node = { enabled: d.enabled.slice(), labels, current: d.current, preemptions: d.preemptions, sleep: new Map(this.sleep), done: new Set(), chosen: -1, gifts: [] };
     let c: number | undefined;
     if (fixed !== undefined) {

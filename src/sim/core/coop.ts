@@ -1,7 +1,9 @@
 /**
  * Cooperative preemption. Kernel code and DMA engines are generators that yield a PreemptPoint at
  * every page-table memory access, MMIO access and DMA beat: the one port through which a scheduler
- * (normal seeded run or the interleaving explorer) decides who runs next.
+ * (normal seeded run or the interleaving explorer) decides who runs next. An operation may yield the
+ * same object at each of its points, updated in between (a DMA engine's beats): it describes the
+ * point while the thread stands there, so a scheduler that keeps points for later copies them.
  */
 export type PreemptKind = 'mem-read' | 'mem-write' | 'mmio-read' | 'mmio-write' | 'dma-beat' | 'yield';
 

@@ -1,4 +1,4 @@
-import type { Op } from '../core/coop';
+import type { Op, PreemptPoint } from '../core/coop';
 import { runOp } from '../core/coop';
 import type { DeviceConfig, TrafficConfig } from '../config/types';
 import { num } from '../config/types';
@@ -33,7 +33,8 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
 /**
  * A bus master with a DMA engine. Transfers are split into beats (at most beatBytes, never crossing a
  * 4 KiB page on either side); each beat is translated by the master's IOMMU (or goes straight to RAM)
- * and is a preemption point, so a scheduler can interleave beats with CPU threads. A fault stops the
+ * and is a preemption point, so a scheduler can interleave beats with CPU threads. A transfer yields
+ * one point object for all its beats (coop.ts), so beats allocate nothing. A fault stops the
  * transfer. Non-coherent masters read and write RAM directly; coherent ones snoop the CPU cache.
  */
 export class DmaMaster implements PowerMember {
@@ -108,10 +109,12 @@ export class DmaMaster implements PowerMember {
     const out = keep ? new Uint8Array(length) : this.scratch;
     const ram = this.ctx.bus.ram;
     const cache = this.ctx.bus.cache;
+    const point: PreemptPoint = { kind: 'dma-beat', pa: 0, who: this.name, access: 'read' };
     for (let done = 0; done < length; ) {
       const va = iova + done;
       const n = this.beat(va, va, length - done);
-      yield { kind: 'dma-beat', pa: va, who: this.name, access: 'read' };
+      point.pa = va;
+      yield point;
       const pa = this.xlate(va, n, 'read');
       if (typeof pa !== 'number') {
         this.span('read', start, { iova: hex(iova), len: length, ok: false });
@@ -132,10 +135,12 @@ export class DmaMaster implements PowerMember {
     const start = this.ctx.clock.now();
     const ram = this.ctx.bus.ram;
     const cache = this.ctx.bus.cache;
+    const point: PreemptPoint = { kind: 'dma-beat', pa: 0, who: this.name, access: 'write' };
     for (let done = 0; done < bytes.length; ) {
       const va = iova + done;
       const n = this.beat(va, va, bytes.length - done);
-      yield { kind: 'dma-beat', pa: va, who: this.name, access: 'write' };
+      point.pa = va;
+      yield point;
       const pa = this.xlate(va, n, 'write');
       if (typeof pa !== 'number') {
         this.span('write', start, { iova: hex(iova), len: bytes.length, ok: false });
@@ -157,11 +162,13 @@ export class DmaMaster implements PowerMember {
     const ram = this.ctx.bus.ram;
     const cache = this.ctx.bus.cache;
     const args = { src: hex(srcIova), dst: hex(dstIova), len: length };
+    const point: PreemptPoint = { kind: 'dma-beat', pa: 0, who: this.name, access: 'write' };
     for (let done = 0; done < length; ) {
       const s = srcIova + done;
       const d = dstIova + done;
       const n = this.beat(s, d, length - done);
-      yield { kind: 'dma-beat', pa: s, who: this.name, access: 'write' };
+      point.pa = s;
+      yield point;
       const spa = this.xlate(s, n, 'read');
       const dpa = typeof spa === 'number' ? this.xlate(d, n, 'write') : spa;
       if (typeof spa !== 'number' || typeof dpa !== 'number') {

@@ -1,6 +1,18 @@
 import type { Rng } from '../core/rng';
 
 /**
+ * rng.below(n), computed without a float modulo: u % n == ((hi % n) * 2^16 + lo) % n for u = hi * 2^16
+ * + lo, and for n <= 2^15 every step stays a small integer; a full cache of power-of-two capacity
+ * (the usual TLB size) needs no division at all. The seeded sequence is unchanged.
+ */
+export function pickBelow(rng: Rng, n: number): number {
+  if (n > 0x8000) return rng.below(n);
+  const u = rng.nextU32();
+  if ((n & (n - 1)) === 0) return u & (n - 1);
+  return (((u >>> 16) % n) * 0x10000 + (u & 0xffff)) % n;
+}
+
+/**
  * A bounded cache with seeded random replacement: the building block of TLBs and walk caches.
  * An entry stays until an invalidation that covers it arrives, or until capacity evicts it; every
  * eviction is reported to the owner so it can be traced (nothing disappears silently).
@@ -84,15 +96,8 @@ export class KeyedCache<V> {
     this.dense[this.n++] = i;
   }
 
-  /**
-   * rng.below(n), computed without a float modulo: u % n == ((hi % n) * 2^16 + lo) % n for u = hi * 2^16
-   * + lo, and for n <= 2^15 every step stays a small integer. The seeded sequence is unchanged.
-   */
   private pick(): number {
-    const n = this.n;
-    if (n > 0x8000) return this.rng.below(n);
-    const u = this.rng.nextU32();
-    return (((u >>> 16) % n) * 0x10000 + (u & 0xffff)) % n;
+    return pickBelow(this.rng, this.n);
   }
 
   private removeSlot(slot: number): void {

@@ -54,6 +54,18 @@ describe('sun50i-h6 translation', () => {
     expect(soc.findings.list()).toEqual([]);
   });
 
+  it('tells where each translation came from: a full walk, a walk through a cached DTE, a TLB hit', () => {
+    const { drv, de, iommu } = setup();
+    drv.map(IOVA, PA1);
+    drv.map(IOVA + 0x1000, PA2);
+    drv.enable();
+    drv.set('TLB_PREFETCH', 0);
+    expect(iommu.translate(de.port, IOVA, 'read')).toMatchObject({ ok: true, pa: PA1, source: 'walk' });
+    expect(iommu.translate(de.port, IOVA + 4, 'read')).toMatchObject({ ok: true, pa: PA1 + 4, source: 'tlb' });
+    const dte = drv.soc.readl(drv.dtePa(IOVA));
+    expect(iommu.translate(de.port, IOVA + 0x1000, 'read')).toMatchObject({ ok: true, pa: PA2, source: 'walk-cache', cachedPa: drv.dtePa(IOVA), cachedValue: dte });
+  });
+
   it('passes DMA through untranslated while ENABLE is 0 or the master is bypassed', () => {
     const { soc, drv, de } = setup();
     mark(soc, PA1, 0xcafe);

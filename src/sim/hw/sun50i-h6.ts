@@ -17,6 +17,7 @@ import {
   type MasterPort,
   type TlbEntry,
   type Translation,
+  type TranslationSource,
   type WalkCacheEntry,
 } from './types';
 import { walkRead32 } from './walker';
@@ -36,6 +37,8 @@ export const FLUSH_MACRO_TLB = 1 << 16;
 export const FLUSH_PTW_CACHE = 1 << 17;
 
 const RESET_GLOBAL = 1 << 31;
+/** H6 entries keep no permissions: the ACI is checked against DM_AUT_CTRL on every access. */
+const PERM_RW = PERM_READ | PERM_WRITE;
 const SPAGE = 4096;
 const DT_ALIGN = 16 * 1024;
 
@@ -255,7 +258,9 @@ export class Sun50iH6Iommu implements IommuModel {
   private readonly walked: TlbLine = { iova: 0, size: SPAGE, pa: 0, perms: PERM_READ | PERM_WRITE, master: -1, aux: 0 };
   private readonly prefetched: TlbLine = { iova: 0, size: SPAGE, pa: 0, perms: PERM_READ | PERM_WRITE, master: -1, aux: 0 };
   /** Reused success result: the hit path allocates nothing. */
-  private readonly ok = { ok: true as const, pa: 0, coherent: false };
+  private readonly ok = { ok: true as const, pa: 0, coherent: false, source: undefined as TranslationSource | undefined, cachedPa: 0, cachedValue: 0 };
+  /** The PTW-cache entry the last counted walk took its DTE from (undefined: read from memory). */
+  private walkUsed: PtwEntry | undefined;
 
   constructor(
     private readonly cfg: IommuConfig,
@@ -446,30 +451,55 @@ export class Sun50iH6Iommu implements IommuModel {
     const ok = this.ok;
     if (!this.enabled || (this.bypass & (1 << m)) !== 0) {
       ok.pa = iova;
+      ok.source = undefined;
       return ok;
     }
     if (iova < 0 || iova > 0xffffffff) return this.fault(master, iova, access, 'address-size');
-    let line = this.micro[m]!.lookup(iova);
-    if (this.pmuOn) this.count(m, line !== undefined);
-    if (line === undefined) {
-      line = this.macro.lookup(iova);
-      if (this.pmuOn) this.count(6, line !== undefined);
-      if (line === undefined) {
+    // Entries are read field by field (Tlb.find): a miss inserts twice and allocates nothing.
+    const micro = this.micro[m]!;
+    const e = micro.find(iova);
+    if (this.pmuOn) this.count(m, e >= 0);
+    let source: TranslationSource = 'tlb';
+    let used: PtwEntry | undefined;
+    let page: number;
+    let pa: number;
+    let aci: number;
+    if (e >= 0) {
+      this.st.hits++;
+      page = micro.iovaOf(e);
+      pa = micro.paOf(e);
+      aci = micro.auxOf(e);
+    } else {
+      const macro = this.macro;
+      const me = macro.find(iova);
+      if (this.pmuOn) this.count(6, me >= 0);
+      if (me >= 0) {
+        this.st.hits++;
+        page = macro.iovaOf(me);
+        pa = macro.paOf(me);
+        aci = macro.auxOf(me);
+      } else {
         this.st.misses++;
         this.names[m] = master.name;
         const w = this.walk(iova, false, this.walked);
         if (typeof w === 'string') return this.fault(master, iova, access, w);
-        line = w;
-        this.macro.insert(line);
+        page = w.iova;
+        pa = w.pa;
+        aci = w.aux;
+        used = this.walkUsed;
+        source = used === undefined ? 'walk' : 'walk-cache';
+        macro.put(page, SPAGE, pa, PERM_RW, -1, aci);
         if ((this.prefetch & (1 << m)) !== 0) this.prefetchNext(iova);
-      } else this.st.hits++;
-      this.micro[m]!.insert(line);
-    } else this.st.hits++;
-    if (this.denied(line.aux, m, access)) {
-      const pte = (line.pa | (line.aux << 4) | 2) >>> 0;
-      return this.fault(master, iova, access, 'permission', pte);
+      }
+      micro.put(page, SPAGE, pa, PERM_RW, -1, aci);
     }
-    ok.pa = line.pa + (iova - line.iova);
+    if (this.denied(aci, m, access)) return this.fault(master, iova, access, 'permission', (pa | (aci << 4) | 2) >>> 0);
+    ok.pa = pa + (iova - page);
+    ok.source = source;
+    if (used !== undefined) {
+      ok.cachedPa = used.pa;
+      ok.cachedValue = used.dte;
+    }
     return ok;
   }
 
@@ -487,6 +517,7 @@ export class Sun50iH6Iommu implements IommuModel {
     const idx = iova >>> 20;
     let dte: number;
     const cached = this.ptw.get(idx);
+    if (!quiet) this.walkUsed = cached;
     if (this.pmuOn && !quiet) this.count(7, cached !== undefined);
     try {
       if (cached !== undefined) dte = cached.dte;
@@ -513,7 +544,7 @@ export class Sun50iH6Iommu implements IommuModel {
 
   private prefetchNext(iova: number): void {
     const next = ((iova & ~(SPAGE - 1)) + SPAGE) >>> 0;
-    if (next === 0 || this.macro.lookup(next) !== undefined) return;
+    if (next === 0 || this.macro.find(next) >= 0) return;
     const w = this.walk(next, true, this.prefetched);
     if (typeof w !== 'string') this.macro.insert(w);
   }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../core/rng';
+import { KeyedCache } from './keyed-cache';
 import { Tlb, type TlbLine } from './tlb';
 import { PERM_READ, PERM_WRITE } from './types';
 
@@ -71,6 +72,26 @@ describe('Tlb', () => {
     expect(run(7)).toEqual(run(7));
   });
 
+  it('picks victims as KeyedCache does (order[rng.below(n)], swap-removal), through invalidations too', () => {
+    for (const capacity of [4, 7, 16]) {
+      const got: number[] = [];
+      const want: number[] = [];
+      const t = new Tlb({ level: 'macro', capacity, rng: new Rng(9), onEvict: (l) => got.push(l.iova) });
+      const c = new KeyedCache<number>(capacity, new Rng(9), (k) => want.push(k));
+      for (let i = 0; i < 200; i++) {
+        const page = (i * 37) % 61;
+        t.insert(line(page * 4096));
+        c.set(page * 4096, i);
+        if (i % 23 === 0) {
+          t.invalidateMasked(0, 0x3000);
+          c.deleteWhere((k) => (k & 0x3000) === 0);
+        }
+      }
+      expect(got).toEqual(want);
+      expect(t.lines().map((l) => l.iova)).toEqual(c.entries().map(([k]) => k));
+    }
+  });
+
   it('stores a copy of the inserted line, so a caller may reuse its object', () => {
     const t = new Tlb({ level: 'macro', capacity: 2, rng: new Rng(1) });
     const l = line(0x1000);
@@ -80,7 +101,7 @@ describe('Tlb', () => {
     t.insert(l);
     expect(t.lookup(0x1000)?.pa).toBe(0x4000_1000);
     expect(t.lookup(0x2000)?.pa).toBe(0x9000_0000);
-    // Capacity evictions recycle the evicted object for later inserts; contents stay per entry.
+    // Capacity evictions reuse the evicted entry's storage; contents stay per entry.
     for (let i = 3; i < 10; i++) t.insert(line(i * 4096));
     expect(t.lines().map((x) => x.pa - x.iova)).toEqual([0x4000_0000, 0x4000_0000]);
   });

@@ -1,13 +1,10 @@
 import type { Clock } from '../core/clock';
 import type { Rng } from '../core/rng';
 import type { Trace } from '../core/trace';
-import { KeyedCache } from './keyed-cache';
+import { pickBelow } from './keyed-cache';
 import { PERM_READ, PERM_WRITE, type AccessKind, type TlbEntry } from './types';
 
-/**
- * One cached translation. Stored objects are returned by lookup(): callers must not mutate them, nor
- * keep them past the next insert (insert copies into an object recycled from a capacity eviction).
- */
+/** One cached translation, as lookup() reports it and insert() takes it. */
 export interface TlbLine {
   /** IOVA of the first byte covered (aligned to size). */
   iova: number;
@@ -30,7 +27,7 @@ export interface TlbOptions {
   rng: Rng;
   /** Whether entries are tagged with the master that loaded them (one TLB shared by several masters). */
   tagMaster?: boolean;
-  /** Told of every capacity eviction so the owner can trace it. */
+  /** Told of every capacity eviction so the owner can trace it (line is only valid during the call). */
   onEvict?: (line: TlbLine) => void;
 }
 
@@ -40,73 +37,174 @@ const MASTER_SLOTS = 64;
 const SIZE_SLOTS = 8;
 
 const log2 = (n: number): number => 31 - Math.clz32(n);
+const blank = (): TlbLine => ({ iova: 0, size: 0, pa: 0, perms: 0, master: 0, aux: 0 });
 
 /**
- * A TLB: a bounded set of translations with seeded random replacement (KeyedCache). An entry stays
- * until an invalidation that covers it arrives or capacity evicts it, so a driver that forgets an
+ * A TLB: a bounded set of translations with seeded random replacement. An entry stays until an
+ * invalidation that covers it arrives or capacity evicts it, so a driver that forgets an
  * invalidation keeps seeing the stale translation, as on silicon.
  *
- * Lookup is one hash probe per page size present (one for 4 KiB-only IOMMUs) and allocates nothing.
+ * Storage is flat, as every DMA beat looks here and most walks insert (and evict): entry e's fields
+ * live at index e of parallel typed arrays; an open-addressing table (linear probing, backward-shift
+ * deletion, load <= 1/4) maps keys to entries; order[0..n-1] lists the entries in replacement order
+ * (the victim is order[rng.below(n)], the last one takes its place: KeyedCache's order, so seeded
+ * runs replay the same) and order[n..] the free ones. Lookup is one probe run per page size present
+ * (one for 4 KiB-only IOMMUs); find, put and the entry accessors allocate nothing, lookup() fills
+ * one reused object.
  * Address masks operate on 32-bit IOVAs, the space of the IOMMUs that use mask invalidation;
  * invalidateRange works on any address.
  */
 export class Tlb {
   readonly level: string;
-  private readonly cache: KeyedCache<TlbLine>;
+  readonly capacity: number;
   private readonly tagMaster: boolean;
+  private readonly rng: Rng;
+  private readonly onEvict: ((line: TlbLine) => void) | undefined;
+  private readonly mask: number;
+  private readonly hashShift: number;
+  /** Hash slot -> entry index + 1 (0: empty). */
+  private readonly table: Int32Array;
+  /** Entries in replacement order, then the free ones; pos is each entry's index in it. */
+  private readonly order: Int32Array;
+  private readonly pos: Int32Array;
+  /** Per entry: its key, hash slot and home slot. */
+  private readonly keys: Float64Array;
+  private readonly slots: Int32Array;
+  private readonly homes: Int32Array;
+  private readonly iovas: Float64Array;
+  private readonly sizes: Float64Array;
+  private readonly pas: Float64Array;
+  private readonly perms: Uint8Array;
+  private readonly masters: Int32Array;
+  private readonly auxes: Float64Array;
+  private n = 0;
   /** Page shifts present, indexed by size slot. */
   private shifts: number[] = [];
-  /** The last evicted line, reused by the next insert: a walk that evicts allocates nothing. */
-  private spare: TlbLine | undefined;
+  /** What lookup() returns and what onEvict is given. */
+  private readonly view = blank();
+  private readonly evicted = blank();
 
   constructor(opts: TlbOptions) {
+    const cap = opts.capacity;
+    if (!Number.isInteger(cap) || cap < 1) throw new Error(`cache capacity must be a positive integer, not ${cap}`);
     this.level = opts.level;
+    this.capacity = cap;
     this.tagMaster = opts.tagMaster ?? false;
-    const onEvict = opts.onEvict;
-    this.cache = new KeyedCache<TlbLine>(opts.capacity, opts.rng, (_k, v) => {
-      onEvict?.(v);
-      this.spare = v;
-    });
+    this.rng = opts.rng;
+    this.onEvict = opts.onEvict;
+    let bits = 2;
+    while (1 << bits < cap * 4) bits++;
+    this.mask = (1 << bits) - 1;
+    this.hashShift = 32 - bits;
+    this.table = new Int32Array(1 << bits);
+    this.order = Int32Array.from({ length: cap }, (_, i) => i);
+    this.pos = Int32Array.from({ length: cap }, (_, i) => i);
+    this.keys = new Float64Array(cap);
+    this.slots = new Int32Array(cap);
+    this.homes = new Int32Array(cap);
+    this.iovas = new Float64Array(cap);
+    this.sizes = new Float64Array(cap);
+    this.pas = new Float64Array(cap);
+    this.perms = new Uint8Array(cap);
+    this.masters = new Int32Array(cap);
+    this.auxes = new Float64Array(cap);
   }
 
   get size(): number {
-    return this.cache.size;
+    return this.n;
   }
 
   private key(slot: number, iova: number, shift: number, master: number): number {
-    const page = iova < 0x1_0000_0000 ? iova >>> shift : Math.floor(iova / 2 ** shift);
+    const page = shift < 32 && iova < 0x1_0000_0000 ? iova >>> shift : Math.floor(iova / 2 ** shift);
     return (page * MASTER_SLOTS + (this.tagMaster ? master + 1 : 0)) * SIZE_SLOTS + slot;
   }
 
-  /** The entry translating iova for master (ignored by untagged TLBs), or undefined. */
-  lookup(iova: number, master = -1): TlbLine | undefined {
+  /** As KeyedCache: Fibonacci hashing of the key, keys past 2^32 fold their high word in. */
+  private home(key: number): number {
+    const lo = key <= 0xffffffff ? key >>> 0 : (key >>> 0) ^ Math.imul((key / 4294967296) >>> 0, 0x85ebca6b);
+    return Math.imul(lo, 0x9e3779b1) >>> this.hashShift;
+  }
+
+  private findKey(key: number): number {
+    const table = this.table;
+    for (let i = this.home(key), x = table[i]!; x !== 0; i = (i + 1) & this.mask, x = table[i]!) if (this.keys[x - 1] === key) return x - 1;
+    return -1;
+  }
+
+  /** The entry translating iova for master (ignored by untagged TLBs): its index, or -1. */
+  find(iova: number, master = -1): number {
     const shifts = this.shifts;
-    const m = this.tagMaster ? master + 1 : 0;
     for (let slot = 0; slot < shifts.length; slot++) {
-      const shift = shifts[slot]!;
-      const page = shift < 32 && iova < 0x1_0000_0000 ? iova >>> shift : Math.floor(iova / 2 ** shift);
-      const line = this.cache.get((page * MASTER_SLOTS + m) * SIZE_SLOTS + slot);
-      if (line !== undefined) return line;
+      const e = this.findKey(this.key(slot, iova, shifts[slot]!, master));
+      if (e >= 0) return e;
     }
-    return undefined;
+    return -1;
+  }
+
+  /** Entry e's fields (e from find(), valid until the next put or invalidation). */
+  iovaOf(e: number): number {
+    return this.iovas[e]!;
+  }
+
+  paOf(e: number): number {
+    return this.pas[e]!;
+  }
+
+  auxOf(e: number): number {
+    return this.auxes[e]!;
+  }
+
+  private fill(l: TlbLine, e: number): TlbLine {
+    l.iova = this.iovas[e]!;
+    l.size = this.sizes[e]!;
+    l.pa = this.pas[e]!;
+    l.perms = this.perms[e]!;
+    l.master = this.masters[e]!;
+    l.aux = this.auxes[e]!;
+    return l;
+  }
+
+  /** The entry translating iova for master, in an object reused by the next lookup: read it at once. */
+  lookup(iova: number, master = -1): TlbLine | undefined {
+    const e = this.find(iova, master);
+    return e < 0 ? undefined : this.fill(this.view, e);
   }
 
   /** Insert (or replace) a copy of line; capacity may evict a random other entry. */
   insert(line: TlbLine): void {
-    const shift = log2(line.size);
-    const slot = this.shifts[0] === shift && line.size === 1 << shift ? 0 : this.slotFor(line.size);
-    const l = this.spare ?? { iova: 0, size: 0, pa: 0, perms: 0, master: 0, aux: 0 };
-    this.spare = undefined;
-    l.iova = line.iova;
-    l.size = line.size;
-    l.pa = line.pa;
-    l.perms = line.perms;
-    l.master = line.master;
-    l.aux = line.aux;
-    this.cache.set(this.key(slot, line.iova, shift, line.master), l);
+    this.put(line.iova, line.size, line.pa, line.perms, line.master, line.aux);
   }
 
-  /** Size slot for a page size, adding it on first use (kept out of insert's fast path). */
+  /** insert() without an object. */
+  put(iova: number, size: number, pa: number, perms: number, master: number, aux: number): void {
+    const shift = log2(size);
+    const slot = this.shifts[0] === shift && size === 1 << shift ? 0 : this.slotFor(size);
+    const key = this.key(slot, iova, shift, master);
+    let e = this.findKey(key);
+    if (e < 0) {
+      if (this.n >= this.capacity) {
+        const victim = this.order[pickBelow(this.rng, this.n)]!;
+        if (this.onEvict) this.onEvict(this.fill(this.evicted, victim));
+        this.remove(victim);
+      }
+      const h = this.home(key);
+      let i = h;
+      while (this.table[i] !== 0) i = (i + 1) & this.mask;
+      e = this.order[this.n++]!;
+      this.table[i] = e + 1;
+      this.keys[e] = key;
+      this.slots[e] = i;
+      this.homes[e] = h;
+    }
+    this.iovas[e] = iova;
+    this.sizes[e] = size;
+    this.pas[e] = pa;
+    this.perms[e] = perms;
+    this.masters[e] = master;
+    this.auxes[e] = aux;
+  }
+
+  /** Size slot for a page size, adding it on first use (kept out of put's fast path). */
   private slotFor(size: number): number {
     if (size <= 0 || (size & (size - 1)) !== 0) throw new Error(`${this.level}: TLB entry size ${size} is not a power of two`);
     const shift = log2(size);
@@ -116,14 +214,49 @@ export class Tlb {
     return this.shifts.push(shift) - 1;
   }
 
+  /** Drop entry e: backward-shift its hash slot, swap it with the last entry in replacement order. */
+  private remove(e: number): void {
+    const table = this.table;
+    const mask = this.mask;
+    let hole = this.slots[e]!;
+    table[hole] = 0;
+    for (let j = (hole + 1) & mask, x = table[j]!; x !== 0; j = (j + 1) & mask, x = table[j]!) {
+      const h = this.homes[x - 1]!;
+      if (hole <= j ? h > hole && h <= j : h > hole || h <= j) continue;
+      table[hole] = x;
+      this.slots[x - 1] = hole;
+      table[j] = 0;
+      hole = j;
+    }
+    const d = this.pos[e]!;
+    const last = this.order[--this.n]!;
+    this.order[d] = last;
+    this.pos[last] = d;
+    this.order[this.n] = e;
+    this.pos[e] = this.n;
+  }
+
+  /** Remove every entry for which pred holds (downwards: a removal moves in the last entry, already seen). */
+  private removeWhere(pred: (e: number) => boolean): number {
+    let removed = 0;
+    for (let d = this.n - 1; d >= 0; d--) {
+      const e = this.order[d]!;
+      if (!pred(e)) continue;
+      this.remove(e);
+      removed++;
+    }
+    return removed;
+  }
+
   /** Drop everything (or, in a master-tagged TLB, everything one master loaded). Returns how many went. */
   invalidateAll(master?: number): number {
     if (master === undefined || !this.tagMaster) {
-      const n = this.cache.size;
-      this.cache.clear();
+      const n = this.n;
+      if (n > 0) this.table.fill(0);
+      this.n = 0;
       return n;
     }
-    return this.cache.deleteWhere((_k, l) => l.master === master);
+    return this.removeWhere((e) => this.masters[e] === master);
   }
 
   /**
@@ -131,23 +264,25 @@ export class Tlb {
    * the entry covers (bits below the entry's size are not compared). Optionally only one master's entries.
    */
   invalidateMasked(addr: number, mask: number, master?: number): number {
-    return this.cache.deleteWhere((_k, l) => {
-      if (master !== undefined && this.tagMaster && l.master !== master) return false;
-      const m = (mask & ~(l.size - 1)) >>> 0;
-      return (((l.iova ^ addr) & m) >>> 0) === 0;
+    return this.removeWhere((e) => {
+      if (master !== undefined && this.tagMaster && this.masters[e] !== master) return false;
+      const m = (mask & ~(this.sizes[e]! - 1)) >>> 0;
+      return (((this.iovas[e]! ^ addr) & m) >>> 0) === 0;
     });
   }
 
   /** Drop entries overlapping [start, start + len). */
   invalidateRange(start: number, len: number, master?: number): number {
-    return this.cache.deleteWhere((_k, l) => {
-      if (master !== undefined && this.tagMaster && l.master !== master) return false;
-      return l.iova < start + len && start < l.iova + l.size;
+    return this.removeWhere((e) => {
+      if (master !== undefined && this.tagMaster && this.masters[e] !== master) return false;
+      const iova = this.iovas[e]!;
+      return iova < start + len && start < iova + this.sizes[e]!;
     });
   }
 
+  /** Copies of the entries, in replacement order. */
   lines(): TlbLine[] {
-    return this.cache.entries().map(([, l]) => l);
+    return Array.from({ length: this.n }, (_, d) => this.fill(blank(), this.order[d]!));
   }
 
   /**
@@ -170,13 +305,15 @@ export class Tlb {
       });
   }
 
-  snapshot(): { shifts: number[]; entries: [number, TlbLine][] } {
-    return { shifts: this.shifts.slice(), entries: this.cache.snapshot() };
+  snapshot(): { shifts: number[]; entries: TlbLine[] } {
+    return { shifts: this.shifts.slice(), entries: this.lines() };
   }
 
-  restore(s: { shifts: number[]; entries: [number, TlbLine][] }): void {
+  restore(s: { shifts: number[]; entries: TlbLine[] }): void {
+    this.invalidateAll();
     this.shifts = s.shifts.slice();
-    this.cache.restore(s.entries);
+    // Below capacity nothing is evicted: the replacement order comes back as it was.
+    for (const l of s.entries) this.insert(l);
   }
 }
 

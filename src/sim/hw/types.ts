@@ -68,10 +68,21 @@ export interface IommuStats {
 }
 
 /**
+ * How a model produced a successful translation, so the checkers re-walk only what could differ from
+ * the tables in memory. 'walk': every table level was read from memory just now (consistent with
+ * memory by construction). 'walk-cache': a walk that took one level from the walk cache (the word
+ * cachedValue of the table at cachedPa) and read the others from memory just now. 'tlb': a TLB hit.
+ * A model that does not say (undefined) has its translations checked in full, as do 'tlb' hits.
+ */
+export type TranslationSource = 'walk' | 'walk-cache' | 'tlb';
+
+/**
  * The result of translating one DMA beat. A successful result may be an object the model reuses on
  * its next call (the hit path allocates nothing): read it at once, do not keep it.
  */
-export type Translation = { ok: true; pa: number; coherent: boolean } | { ok: false; fault: Fault };
+export type Translation =
+  | { ok: true; pa: number; coherent: boolean; source?: TranslationSource; cachedPa?: number; cachedValue?: number }
+  | { ok: false; fault: Fault };
 
 /**
  * What the checkers (src/sim/check) are told by the hardware. Called synchronously on the walk and
