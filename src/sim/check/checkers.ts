@@ -59,10 +59,15 @@ const HISTORY = 64;
 const MEMO_BITS = 14;
 const WALK_BITS = 14;
 
-/** Fibonacci hash of a non-negative integer key to `bits` bits (keys past 2^32 fold their high word in). */
-function slotOf(key: number, bits: number): number {
-  const lo = key <= 0xffffffff ? key >>> 0 : (key >>> 0) ^ Math.imul((key / 4294967296) >>> 0, 0x85ebca6b);
-  return Math.imul(lo, 0x9e3779b1) >>> (32 - bits);
+/**
+ * Slot of a page in a direct-mapped table of 2^bits slots. Consecutive pages take consecutive slots,
+ * so a DMA stream walks the table cache line by cache line instead of missing the host cache at every
+ * beat; a Fibonacci hash of the page's high part and of tag (master, access) picks where each block
+ * of 2^bits pages starts, so buffers at the same offset in different blocks do not always collide.
+ */
+function pageSlot(page: number, tag: number, bits: number): number {
+  const hi = page <= 0xffffffff ? page >>> bits : Math.floor(page / 2 ** bits) >>> 0;
+  return (page + (Math.imul(hi ^ Math.imul(tag, 0x85ebca6b), 0x9e3779b1) >>> (32 - bits))) & ((1 << bits) - 1);
 }
 
 /**
@@ -71,44 +76,52 @@ function slotOf(key: number, bits: number): number {
  * a re-check (as the clear-when-full map it replaces did).
  */
 class Memo {
-  private readonly keys = new Float64Array(1 << MEMO_BITS).fill(-1);
-  private readonly epochs = new Float64Array(1 << MEMO_BITS);
-  /** pa - iova when ok; NaN for a fault, whose reason is in reasons. */
-  private readonly values = new Float64Array(1 << MEMO_BITS);
+  /** Per slot, side by side (one host cache line for a beat): key, epoch, and pa - iova when ok or NaN for a fault. */
+  private readonly slots = new Float64Array(3 << MEMO_BITS).fill(-1);
+  /** A fault's reason, written only for faults (a slot's NaN value says the reason is its own). */
   private readonly reasons: (string | undefined)[] = new Array<string | undefined>(1 << MEMO_BITS).fill(undefined);
 
-  /** Records the answer; true when it is the one already recorded at this epoch. */
-  same(key: number, epoch: number, t: Translation, iova: number): boolean {
-    const i = slotOf(key, MEMO_BITS);
-    const value = t.ok ? t.pa - iova : NaN;
-    const reason = t.ok ? undefined : t.fault.reason;
-    if (this.keys[i] === key && this.epochs[i] === epoch && (t.ok ? this.values[i] === value : this.reasons[i] === reason)) return true;
-    this.keys[i] = key;
-    this.epochs[i] = epoch;
-    this.values[i] = value;
-    this.reasons[i] = reason;
+  /** Records the answer for page with tag (< 128); true when it is the one already recorded at this epoch. */
+  same(page: number, tag: number, epoch: number, t: Translation, iova: number): boolean {
+    const i = pageSlot(page, tag, MEMO_BITS);
+    const at = 3 * i;
+    const slots = this.slots;
+    const key = page * 128 + tag;
+    if (t.ok) {
+      const value = t.pa - iova;
+      if (slots[at] === key && slots[at + 1] === epoch && slots[at + 2] === value) return true;
+      slots[at + 2] = value;
+    } else {
+      const reason = t.fault.reason;
+      const v = slots[at + 2]!;
+      if (slots[at] === key && slots[at + 1] === epoch && v !== v && this.reasons[i] === reason) return true;
+      slots[at + 2] = NaN;
+      this.reasons[i] = reason;
+    }
+    slots[at] = key;
+    slots[at + 1] = epoch;
     return false;
   }
 
   clear(): void {
-    this.keys.fill(-1);
+    this.slots.fill(-1);
   }
 }
 
 /** When each page was last walked by one walker ("cached at"), direct-mapped; a collision forgets the older page. */
 class WalkTimes {
-  private readonly pages = new Float64Array(1 << WALK_BITS).fill(-1);
-  private readonly times = new Float64Array(1 << WALK_BITS);
+  /** Per slot, side by side: page, time. */
+  private readonly slots = new Float64Array(2 << WALK_BITS).fill(-1);
 
   set(page: number, time: number): void {
-    const i = slotOf(page, WALK_BITS);
-    this.pages[i] = page;
-    this.times[i] = time;
+    const at = 2 * pageSlot(page, 0, WALK_BITS);
+    this.slots[at] = page;
+    this.slots[at + 1] = time;
   }
 
   get(page: number): number | undefined {
-    const i = slotOf(page, WALK_BITS);
-    return this.pages[i] === page ? this.times[i] : undefined;
+    const at = 2 * pageSlot(page, 0, WALK_BITS);
+    return this.slots[at] === page ? this.slots[at + 1] : undefined;
   }
 }
 
@@ -252,8 +265,7 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     const memo = this.beatMemo;
     if (!memo) return;
     const epoch = this.epoch + this.opts.bus.cache.generation + this.opts.bus.mmioWrites;
-    const key = Math.floor(iova / 4096) * 128 + (master.id & 63) * 2 + (access === 'write' ? 1 : 0);
-    if (memo.same(key, epoch, t, iova)) return;
+    if (memo.same(Math.floor(iova / 4096), (master.id & 63) * 2 + (access === 'write' ? 1 : 0), epoch, t, iova)) return;
     if (!t.ok && t.fault.reason === 'powered-off') return this.iommuOff(master, iommu, iova, access);
     const k = this.kernel;
     const tables = this.beatTables;

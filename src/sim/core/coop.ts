@@ -3,7 +3,8 @@
  * every page-table memory access, MMIO access and DMA beat: the one port through which a scheduler
  * (normal seeded run or the interleaving explorer) decides who runs next. An operation may yield the
  * same object at each of its points, updated in between (a DMA engine's beats): it describes the
- * point while the thread stands there, so a scheduler that keeps points for later copies them.
+ * point while the thread stands there, so a scheduler that keeps points for later copies them. Such
+ * an operation may also return the same IteratorResult for each point: read it before the next next().
  */
 export type PreemptKind = 'mem-read' | 'mem-write' | 'mmio-read' | 'mmio-write' | 'dma-beat' | 'yield';
 

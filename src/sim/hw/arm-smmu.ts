@@ -447,7 +447,7 @@ class ArmSmmu implements IommuModel {
       return l;
     };
     const tlbEv = log('tlb');
-    this.tlbc = new Tlb({ level: 'tlb', capacity: cfg.tlb?.entries ?? 128, rng: ctx.rng, tagMaster: true, onEvict: (l) => tlbEv.note(l.iova) });
+    this.tlbc = new Tlb({ level: 'tlb', capacity: cfg.tlb?.entries ?? 128, rng: ctx.rng, tagMaster: true, evictions: tlbEv });
     const wcEv = log('walk');
     this.wc = new KeyedCache<WcEntry>(cfg.walkCache?.entries ?? 32, ctx.rng, (_k, e) => wcEv.note(e.pa));
     this.regs = new RegisterFile(this.decl, {

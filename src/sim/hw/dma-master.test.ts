@@ -23,6 +23,29 @@ describe('DmaMaster', () => {
     expect(soc.ram.read(0x4000_0f00, 0x1400).every((b) => b === 5)).toBe(true);
   });
 
+  it('copies beat by beat, one point per beat, and a fault stops the copy after the beats before it', () => {
+    const soc = new Soc(config(1024));
+    soc.ram.writeFrom(0x4000_0f00, new Uint8Array(0x1400).fill(7));
+    const beats: number[] = [];
+    const op = soc.device('dma0').copyOp(0x4000_0f00, 0x4100_0000, 0x1400);
+    let r = op.next();
+    for (; !r.done; r = op.next()) beats.push(r.value.pa!);
+    // Beats end at 4 KiB boundaries on either side: the source's first page, then the destination's.
+    expect(beats).toEqual([0x4000_0f00, 0x4000_1000, 0x4000_1400, 0x4000_1800, 0x4000_1c00, 0x4000_1f00, 0x4000_2000]);
+    expect(r.value).toEqual({ ok: true });
+    expect(op.next()).toEqual({ done: true, value: undefined });
+    expect(soc.ram.read(0x4100_0000, 0x1400).every((b) => b === 7)).toBe(true);
+
+    const end = 0x4000_0000 + 0x1000_0000;
+    const cut = soc.device('dma0').copy(0x4000_0f00, end - 0x800, 0x1000);
+    expect(cut).toMatchObject({ ok: false, fault: { reason: 'bus-error', iova: end } });
+    expect(soc.ram.read(end - 0x800, 0x800).every((b) => b === 7)).toBe(true);
+
+    soc.device('dma0').setPowered(false);
+    const off = soc.device('dma0').copyOp(0x4000_0f00, 0x4100_0000, 0x100).next();
+    expect(off).toMatchObject({ done: true, value: { ok: false, fault: { reason: 'powered-off' } } });
+  });
+
   it('a non-coherent master misses dirty CPU lines; a coherent one sees them and updates them', () => {
     for (const coherent of [false, true]) {
       const soc = new Soc(config(64, coherent));

@@ -277,7 +277,7 @@ class MtkV7sIommu implements IommuModel {
       return l;
     };
     const tlbEv = log('tlb');
-    this.tlbc = new Tlb({ level: 'tlb', capacity: cfg.tlb?.entries ?? 64, rng: ctx.rng, onEvict: (l) => tlbEv.note(l.iova) });
+    this.tlbc = new Tlb({ level: 'tlb', capacity: cfg.tlb?.entries ?? 64, rng: ctx.rng, evictions: tlbEv });
     const wcEv = log('l1');
     this.wc = new KeyedCache<L1Entry>(cfg.walkCache?.entries ?? 16, ctx.rng, (k) => wcEv.note(k * SZ_1M));
     this.regs = new RegisterFile(MTK_M4U, {

@@ -144,7 +144,7 @@ class RockchipIommu implements IommuModel {
         level: this.cfg.reg.length === 1 ? 'iotlb' : `iotlb${index}`,
         capacity: this.cfg.tlb?.entries ?? DEFAULT_TLB_ENTRIES,
         rng: this.ctx.rng,
-        onEvict: (l) => evicted('iotlb', l.iova),
+        evictions: { note: (iova) => evicted('iotlb', iova) },
       }),
       ptc: new KeyedCache<TableLine>(this.cfg.walkCache?.entries ?? DEFAULT_PTC_LINES, this.ctx.rng, (k) => evicted('ptc', lineIova(k))),
     };

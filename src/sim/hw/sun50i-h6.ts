@@ -283,10 +283,10 @@ export class Sun50iH6Iommu implements IommuModel {
     };
     this.micro = H6_MASTERS.map((_, m) => {
       const ev = log(`micro${m}`);
-      return new Tlb({ level: `micro${m}`, capacity: microEntries, rng: ctx.rng, onEvict: (l) => ev.note(l.iova) });
+      return new Tlb({ level: `micro${m}`, capacity: microEntries, rng: ctx.rng, evictions: ev });
     });
     const macroEv = log('macro');
-    this.macro = new Tlb({ level: 'macro', capacity: cfg.tlb?.entries ?? 64, rng: ctx.rng, onEvict: (l) => macroEv.note(l.iova) });
+    this.macro = new Tlb({ level: 'macro', capacity: cfg.tlb?.entries ?? 64, rng: ctx.rng, evictions: macroEv });
     const ptwEv = log('ptw');
     this.ptw = new KeyedCache<PtwEntry>(cfg.walkCache?.entries ?? 16, ctx.rng, (k) => ptwEv.note(k * 0x100000));
     this.regs = new RegisterFile(SUN50I_H6_IOMMU, {

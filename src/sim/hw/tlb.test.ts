@@ -63,7 +63,7 @@ describe('Tlb', () => {
   it('evicts a seeded random victim at capacity and tells the owner', () => {
     const run = (seed: number): number[] => {
       const evicted: number[] = [];
-      const t = new Tlb({ level: 'micro0', capacity: 4, rng: new Rng(seed), onEvict: (l) => evicted.push(l.iova) });
+      const t = new Tlb({ level: 'micro0', capacity: 4, rng: new Rng(seed), evictions: { note: (iova) => evicted.push(iova) } });
       for (let i = 0; i < 10; i++) t.insert(line(i * 4096));
       expect(t.size).toBe(4);
       return evicted;
@@ -76,7 +76,7 @@ describe('Tlb', () => {
     for (const capacity of [4, 7, 16]) {
       const got: number[] = [];
       const want: number[] = [];
-      const t = new Tlb({ level: 'macro', capacity, rng: new Rng(9), onEvict: (l) => got.push(l.iova) });
+      const t = new Tlb({ level: 'macro', capacity, rng: new Rng(9), evictions: { note: (iova) => got.push(iova) } });
       const c = new KeyedCache<number>(capacity, new Rng(9), (k) => want.push(k));
       for (let i = 0; i < 200; i++) {
         const page = (i * 37) % 61;

@@ -4,6 +4,14 @@ import type { Trace } from '../core/trace';
 import { pickBelow } from './keyed-cache';
 import { PERM_READ, PERM_WRITE, type AccessKind, type TlbEntry } from './types';
 
+/**
+ * Where a TLB reports capacity evictions (the EvictionLog below, usually). An object, not a callback:
+ * the models' TLBs then share one receiver class and the call on the walk path stays monomorphic.
+ */
+export interface EvictionSink {
+  note(iova: number): void;
+}
+
 /** One cached translation, as lookup() reports it and insert() takes it. */
 export interface TlbLine {
   /** IOVA of the first byte covered (aligned to size). */
@@ -27,8 +35,8 @@ export interface TlbOptions {
   rng: Rng;
   /** Whether entries are tagged with the master that loaded them (one TLB shared by several masters). */
   tagMaster?: boolean;
-  /** Told of every capacity eviction so the owner can trace it (line is only valid during the call). */
-  onEvict?: (line: TlbLine) => void;
+  /** Told the IOVA of every capacity eviction so the owner can trace it. */
+  evictions?: EvictionSink;
 }
 
 /** Master slots in a key: master IDs 0..62, plus the untagged slot. */
@@ -59,7 +67,7 @@ export class Tlb {
   readonly capacity: number;
   private readonly tagMaster: boolean;
   private readonly rng: Rng;
-  private readonly onEvict: ((line: TlbLine) => void) | undefined;
+  private readonly evictions: EvictionSink | undefined;
   private readonly mask: number;
   private readonly hashShift: number;
   /** Hash slot -> entry index + 1 (0: empty). */
@@ -80,9 +88,8 @@ export class Tlb {
   private n = 0;
   /** Page shifts present, indexed by size slot. */
   private shifts: number[] = [];
-  /** What lookup() returns and what onEvict is given. */
+  /** What lookup() returns. */
   private readonly view = blank();
-  private readonly evicted = blank();
 
   constructor(opts: TlbOptions) {
     const cap = opts.capacity;
@@ -91,7 +98,7 @@ export class Tlb {
     this.capacity = cap;
     this.tagMaster = opts.tagMaster ?? false;
     this.rng = opts.rng;
-    this.onEvict = opts.onEvict;
+    this.evictions = opts.evictions;
     let bits = 2;
     while (1 << bits < cap * 4) bits++;
     this.mask = (1 << bits) - 1;
@@ -180,18 +187,28 @@ export class Tlb {
     const shift = log2(size);
     const slot = this.shifts[0] === shift && size === 1 << shift ? 0 : this.slotFor(size);
     const key = this.key(slot, iova, shift, master);
-    let e = this.findKey(key);
+    const table = this.table;
+    const mask = this.mask;
+    const h = this.home(key);
+    // One probe run finds the key or the empty slot that ends the run (where a new key goes).
+    let i = h;
+    let x = table[i]!;
+    while (x !== 0 && this.keys[x - 1] !== key) {
+      i = (i + 1) & mask;
+      x = table[i]!;
+    }
+    let e = x - 1;
     if (e < 0) {
       if (this.n >= this.capacity) {
         const victim = this.order[pickBelow(this.rng, this.n)]!;
-        if (this.onEvict) this.onEvict(this.fill(this.evicted, victim));
+        if (this.evictions) this.evictions.note(this.iovas[victim]!);
         this.remove(victim);
+        // The removal may have emptied a slot of this key's probe run: take the first empty one.
+        i = h;
+        while (table[i] !== 0) i = (i + 1) & mask;
       }
-      const h = this.home(key);
-      let i = h;
-      while (this.table[i] !== 0) i = (i + 1) & this.mask;
       e = this.order[this.n++]!;
-      this.table[i] = e + 1;
+      table[i] = e + 1;
       this.keys[e] = key;
       this.slots[e] = i;
       this.homes[e] = h;
@@ -322,7 +339,7 @@ export class Tlb {
  * one event per eviction would push everything else out of the trace ring (and cost more than the walk).
  * A batch is emitted when it spans windowCycles, or when the owner flushes it before its own events.
  */
-export class EvictionLog {
+export class EvictionLog implements EvictionSink {
   private count = 0;
   private since = 0;
   private lastIova = 0;

@@ -35,15 +35,23 @@ export interface RamSnapshot {
 /** Frames per directory chunk: the directory is a two-level array, so lookups hash nothing. */
 const CHUNK_SHIFT = 10;
 const CHUNK_MASK = (1 << CHUNK_SHIFT) - 1;
-const SLAB_BYTES = 1 << 20;
+/** Slab sizes: the first is 1 MiB, each later one as big as all before it (up to 16 MiB), so at most half the slab space is untouched. */
+const SLAB_MIN = 1 << 20;
+const SLAB_MAX = 16 << 20;
 
 export class SparseRam implements Snapshotable<RamSnapshot> {
   /** dir[i >> CHUNK_SHIFT][i & CHUNK_MASK] is frame i; chunks appear on first write into them. */
   private dir: (Frame | undefined)[][] = [];
   private count = 0;
-  /** Frames are carved from 1 MiB slabs in touch order: frames touched together sit together in host memory, which makes bulk DMA copies run near memcpy speed. */
+  /**
+   * Frames are carved from slabs in touch order: frames touched together sit together in host memory,
+   * so a bulk DMA copy is a few large copies (runs of several MiB copy at memcpy speed, 1 MiB ones
+   * about 10% slower).
+   */
   private slab = new Uint8Array(0);
-  private slabNext = SLAB_BYTES;
+  private slabNext = 0;
+  /** Bytes of all slabs so far. */
+  private slabTotal = 0;
   /** A copy queued by queueCopy (qLen 0: none), applied before anything touches either of its ranges. */
   private qDst = 0;
   private qSrc = 0;
@@ -91,11 +99,17 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
     return [...this.each()].map(([i]) => this.base + i * FRAME_SIZE);
   }
 
-  private frame(pa: number, create: boolean): Frame | undefined {
+  private index(pa: number): number {
     const off = pa - this.base;
-    const idx = off < 0x1_0000_0000 ? off >>> FRAME_SHIFT : Math.floor(off / FRAME_SIZE);
-    const chunk = this.dir[idx >>> CHUNK_SHIFT];
-    const f = chunk?.[idx & CHUNK_MASK];
+    return off < 0x1_0000_0000 ? off >>> FRAME_SHIFT : Math.floor(off / FRAME_SIZE);
+  }
+
+  private frame(pa: number, create: boolean): Frame | undefined {
+    return this.frameAt(this.index(pa), create);
+  }
+
+  private frameAt(idx: number, create: boolean): Frame | undefined {
+    const f = this.dir[idx >>> CHUNK_SHIFT]?.[idx & CHUNK_MASK];
     if (f) {
       if (create && f.epoch !== this.epoch) this.saveOriginal(idx, f);
       return f;
@@ -115,8 +129,9 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
       f.u8.fill(0);
       f.epoch = this.epoch;
     } else {
-      if (this.slabNext === SLAB_BYTES) {
-        this.slab = new Uint8Array(SLAB_BYTES);
+      if (this.slabNext === this.slab.length) {
+        this.slab = new Uint8Array(Math.min(SLAB_MAX, Math.max(SLAB_MIN, this.slabTotal)));
+        this.slabTotal += this.slab.length;
         this.slabNext = 0;
       }
       const buf = this.slab.buffer;
@@ -263,10 +278,11 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
         continue;
       }
       if (runs && so === dof) {
-        while (done + n < len) {
-          const ns = this.frame(s + n, false);
+        // Both sides advance a whole frame per step: step their frame indices, not addresses.
+        for (let si = this.index(s) + 1, di = this.index(d) + 1; done + n < len; si++, di++) {
+          const ns = this.frameAt(si, false);
           if (ns === undefined || ns.slab !== sf.slab || ns.at !== sf.at + so + n) break;
-          const nd = this.frame(d + n, true)!;
+          const nd = this.frameAt(di, true)!;
           if (nd.slab !== df.slab || nd.at !== df.at + dof + n) break;
           n += Math.min(FRAME_SIZE, len - done - n);
         }
@@ -321,7 +337,9 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
     this.spare = [];
     this.dir = [];
     this.count = 0;
-    this.slabNext = SLAB_BYTES;
+    this.slab = new Uint8Array(0);
+    this.slabNext = 0;
+    this.slabTotal = 0;
     for (const [k, u8] of s.frames) this.install(k).u8.set(u8);
   }
 }
