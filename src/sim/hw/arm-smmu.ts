@@ -49,6 +49,7 @@ import {
   type WalkCacheEntry,
 } from './types';
 import { walkRead32 } from './walker';
+import { reservedWriteReporter } from './report';
 
 export const SMMU_PAGE = 0x1000;
 
@@ -453,13 +454,7 @@ class ArmSmmu implements IommuModel {
     this.regs = new RegisterFile(this.decl, {
       onWrite: (e) => this.onWrite(e),
       onRead: (r, stored) => this.onRead(r, stored),
-      onReservedWrite: (r, written, bits) =>
-        ctx.findings.report({
-          kind: 'reserved-bits',
-          severity: 'warning',
-          message: `${this.name}: wrote ${hex(written)} to ${r.name}: bits ${hex(bits)} are reserved or read-only`,
-          where: { block: this.name, reg: r.name },
-        }),
+      onReservedWrite: reservedWriteReporter(ctx.findings, () => this.name, 'reserved or read-only'),
     });
     this.mirrorAll();
   }

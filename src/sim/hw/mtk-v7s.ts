@@ -42,6 +42,7 @@ import {
   type WalkCacheEntry,
 } from './types';
 import { walkRead32 } from './walker';
+import { reservedWriteReporter } from './report';
 
 export const MTK_NUM_LARBS = 8;
 /** MTK_M4U_ID(larb, port) = larb << 5 | port (dt-bindings/memory/mtk-memory-port.h). */
@@ -283,13 +284,7 @@ class MtkV7sIommu implements IommuModel {
     this.regs = new RegisterFile(MTK_M4U, {
       onWrite: (e) => this.onWrite(e),
       onRead: (r, stored) => this.onRead(r, stored),
-      onReservedWrite: (r, written, bits) =>
-        ctx.findings.report({
-          kind: 'reserved-bits',
-          severity: 'warning',
-          message: `${this.name}: wrote ${hex(written)} to ${r.name}: bits ${hex(bits)} are reserved`,
-          where: { block: this.name, reg: r.name },
-        }),
+      onReservedWrite: reservedWriteReporter(ctx.findings, () => this.name),
     });
     this.mirror();
   }

@@ -21,6 +21,7 @@ import {
   type WalkCacheEntry,
 } from './types';
 import { walkRead32 } from './walker';
+import { reservedWriteReporter } from './report';
 
 /** Masters 0..5 on the H6 (hardware-facts §1.2), named as in the BSP. */
 export const H6_MASTERS = ['de', 've_r', 'di', 've', 'csi', 'vp9'] as const;
@@ -292,13 +293,7 @@ export class Sun50iH6Iommu implements IommuModel {
     this.regs = new RegisterFile(SUN50I_H6_IOMMU, {
       onWrite: (e) => this.onWrite(e),
       onRead: (r, stored) => this.onRead(r, stored),
-      onReservedWrite: (r, written, bits) =>
-        ctx.findings.report({
-          kind: 'reserved-bits',
-          severity: 'warning',
-          message: `${this.name}: wrote ${hex(written)} to ${r.name}: bits ${hex(bits)} are reserved`,
-          where: { block: this.name, reg: r.name },
-        }),
+      onReservedWrite: reservedWriteReporter(ctx.findings, () => this.name),
     });
     this.mirror();
   }
