@@ -296,10 +296,7 @@ export class Session {
       fileName: req.fileName,
       timeoutMs,
       mayYield: () => !soc.hasExecutor(),
-      onCallSite: (site) => {
-        soc.checks.callSite = site;
-        soc.findings.callSite = site;
-      },
+      onCallSite: (site) => soc.setCallSite(site),
       bindings: {
         soc: createSocBindings(soc),
         kernel: soc.kernel.api,

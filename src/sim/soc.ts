@@ -300,6 +300,15 @@ export class Soc {
 
   /** Route the kernel's and the script API's preemptible operations to exec (null: run them at once). */
   /** Whether a scheduler (the explorer) runs operations now, instead of running each to completion. */
+  /**
+   * Where the script line of the call in progress comes from: findings, the checkers and the
+   * kernel's call records all name it from this one provider.
+   */
+  setCallSite(site: () => string | undefined): void {
+    this.checks.callSite = site;
+    this.findings.callSite = site;
+  }
+
   hasExecutor(): boolean {
     return this.executor !== null;
   }
