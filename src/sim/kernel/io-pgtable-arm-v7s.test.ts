@@ -22,10 +22,9 @@ import {
   SZ_64K,
   type IoPgtableCfg,
   type IoPgtableVariant,
-  type IommuFlushOps,
 } from './io-pgtable';
 import { armV7sAllocPgtable } from './io-pgtable-arm-v7s';
-import { PgtableChecker, TestTableAllocator, interleave, mapRange, unmapRange, type Extent, type GenOp, type PgtableUnderTest } from './io-pgtable-testkit';
+import { PgtableChecker, TestTableAllocator, interleave, recordingEnv, mapRange, unmapRange, type Extent, type GenOp, type PgtableUnderTest } from './io-pgtable-testkit';
 import { busPort } from './port';
 
 const RAM_BASE = 0x40000000;
@@ -181,32 +180,7 @@ function mustAlloc(cfg: IoPgtableCfg, env: Parameters<typeof armV7sAllocPgtable>
 
 function harness(o: { coherent?: boolean; variant?: Partial<IoPgtableVariant>; quirks?: number; ias?: number; oas?: number } = {}): Harness {
   const coherent = o.coherent ?? false;
-  const ram = new SparseRam(RAM_BASE, RAM_SIZE);
-  const cache = new CpuCache(ram);
-  const bus = new Bus(ram, cache);
-  const events: string[] = [];
-  // Fresh table memory: garbage in RAM (0x55.. decodes as valid descriptors), zeroes in the CPU's cache.
-  const alloc = new TestTableAllocator(RAM_BASE, RAM_BASE + RAM_SIZE, (pa, size) => {
-    ram.writeFrom(pa, new Uint8Array(size).fill(0x55));
-    cache.write(pa, new Uint8Array(size));
-  });
-  const free = alloc.freeTable.bind(alloc);
-  alloc.freeTable = (pa) => {
-    events.push(`free ${pa.toString(16)}`);
-    free(pa);
-  };
-  const tlb: IommuFlushOps = {
-    *tlbFlushAll() {
-      events.push('flush-all');
-    },
-    *tlbFlushWalk(iova, size, granule) {
-      events.push(`flush-walk ${iova.toString(16)} ${size.toString(16)} ${granule.toString(16)}`);
-    },
-    *tlbAddPage(gather, iova, granule) {
-      events.push(`add-page ${iova.toString(16)} ${granule.toString(16)}`);
-      if (gather) yield* gather.addPage(iova, granule, function* () {});
-    },
-  };
+  const { ram, cache, bus, alloc, tlb, events } = recordingEnv(RAM_BASE, RAM_SIZE);
   const quirks = o.quirks ?? 0;
   const cfg: IoPgtableCfg = {
     quirks,

@@ -5,9 +5,11 @@
  */
 import { runOp, type Op, type PreemptPoint } from '../core/coop';
 import { Rng } from '../core/rng';
-import type { SparseRam } from '../mem/ram';
+import { Bus } from '../mem/bus';
+import { CpuCache } from '../mem/cpu-cache';
+import { SparseRam } from '../mem/ram';
 import { EEXIST } from './errno';
-import type { IoPgtableOps, IommuIotlbGather, PgtableAllocator, PgtableOwner } from './io-pgtable';
+import type { IommuFlushOps, IoPgtableOps, IommuIotlbGather, PgtableAllocator, PgtableOwner } from './io-pgtable';
 import type { KernelPort } from './port';
 
 interface LiveTable {
@@ -423,4 +425,49 @@ export class PgtableChecker {
     runOp(this.put.ops.free());
     if (this.put.alloc.live.size) throw new Error(`free left ${this.put.alloc.live.size} tables allocated`);
   }
+}
+
+/** What the format tests drive a page table over: a bus and RAM, a table allocator, TLB callbacks. */
+export interface RecordingEnv {
+  ram: SparseRam;
+  cache: CpuCache;
+  bus: Bus;
+  alloc: TestTableAllocator;
+  tlb: IommuFlushOps;
+  /** Table frees and TLB callbacks, in the order the format made them. */
+  events: string[];
+}
+
+/**
+ * A fresh environment whose table memory is garbage in RAM (0x55.. decodes as valid descriptors in
+ * both formats) and zeroes in the CPU's cache, so a format that forgets a clean is caught, and
+ * whose frees and TLB callbacks are recorded.
+ */
+export function recordingEnv(base: number, size: number): RecordingEnv {
+  const ram = new SparseRam(base, size);
+  const cache = new CpuCache(ram);
+  const bus = new Bus(ram, cache);
+  const events: string[] = [];
+  const alloc = new TestTableAllocator(base, base + size, (pa, len) => {
+    ram.writeFrom(pa, new Uint8Array(len).fill(0x55));
+    cache.write(pa, new Uint8Array(len));
+  });
+  const free = alloc.freeTable.bind(alloc);
+  alloc.freeTable = (pa) => {
+    events.push(`free ${pa.toString(16)}`);
+    free(pa);
+  };
+  const tlb: IommuFlushOps = {
+    *tlbFlushAll() {
+      events.push('flush-all');
+    },
+    *tlbFlushWalk(iova, len, granule) {
+      events.push(`flush-walk ${iova.toString(16)} ${len.toString(16)} ${granule.toString(16)}`);
+    },
+    *tlbAddPage(gather, iova, granule) {
+      events.push(`add-page ${iova.toString(16)} ${granule.toString(16)}`);
+      if (gather) yield* gather.addPage(iova, granule, function* () {});
+    },
+  };
+  return { ram, cache, bus, alloc, tlb, events };
 }
