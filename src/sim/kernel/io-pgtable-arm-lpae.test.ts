@@ -26,7 +26,7 @@ import {
   type IoPgtableOps,
   type IoPgtableVariant,
 } from './io-pgtable';
-import { armLpaeS1AllocPgtable } from './io-pgtable-arm-lpae';
+import { ARM_LPAE_PTE_ADDR_MASK, ARM_LPAE_PTE_NG, ARM_LPAE_PTE_XN, armLpaeIopteToPaddr, armLpaeIopteType, armLpaeS1AllocPgtable } from './io-pgtable-arm-lpae';
 import { PgtableChecker, TestTableAllocator, interleave, recordingEnv, mapRange, unmapRange, type Extent, type GenOp, type PgtableUnderTest } from './io-pgtable-testkit';
 import { busPort } from './port';
 
@@ -461,5 +461,42 @@ describe('io-pgtable-arm-lpae: races', () => {
     expect(clobbered.every((o) => o.cpuPa === 0x180000000 && o.page === 0 && o.hwPaAfterClean === 0x180000000)).toBe(true);
     expect(clobbered.some((o) => o.freedAfterClean)).toBe(true);
     console.log('P4 non-coherent: block clobbered in the cache on', clobbered.length, 'of', SEEDS, 'schedules;', clobbered.filter((o) => o.freedAfterClean).length, 'through a freed table');
+  });
+});
+
+describe('arm-lpae descriptor decoding', () => {
+  it('the double fast path decodes exactly what the BigInt masks do, for any 64-bit descriptor', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (pte) => {
+        expect(armLpaeIopteType(pte)).toBe(Number(pte & 3n));
+        expect(armLpaeIopteToPaddr(pte)).toBe(Number(pte & ARM_LPAE_PTE_ADDR_MASK));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a leaf written with and without bits above 52 carries the same address', () => {
+    const env = recordingEnv(0x4000_0000, 0x100_0000);
+    const cfg: IoPgtableCfg = { quirks: 0, pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G, ias: 32, oas: 48, coherentWalk: true, tlb: env.tlb };
+    const port = busPort(env.bus, () => {});
+    const ops = armLpaeS1AllocPgtable(cfg, { port, alloc: env.alloc })!;
+    const pa = 0xfedc_ba98_7000;
+    expect(runOp(ops.mapPages(0x1000, pa, SZ_4K, 1, IOMMU_READ, 'GFP_KERNEL')).ret).toBe(0);
+    expect(runOp(ops.mapPages(0x2000, pa, SZ_4K, 1, IOMMU_READ | IOMMU_NOEXEC, 'GFP_KERNEL')).ret).toBe(0);
+    expect(runOp(ops.iovaToPhys(0x1abc))).toBe(pa + 0xabc);
+    expect(runOp(ops.iovaToPhys(0x2abc))).toBe(pa + 0xabc);
+    const leaf = (iova: number): bigint => {
+      let pte = 0n;
+      let table = ops.pgd;
+      for (const shift of [30, 21, 12]) {
+        pte = runOp(port.read64(table + (Math.floor(iova / 2 ** shift) & 511) * 8));
+        table = armLpaeIopteToPaddr(pte);
+      }
+      return pte;
+    };
+    expect(leaf(0x1000) & ARM_LPAE_PTE_XN).toBe(0n);
+    expect(leaf(0x2000) & ARM_LPAE_PTE_XN).toBe(ARM_LPAE_PTE_XN);
+    expect(leaf(0x2000) & ARM_LPAE_PTE_NG).toBe(ARM_LPAE_PTE_NG);
+    expect(leaf(0x1000) ^ leaf(0x2000)).toBe(ARM_LPAE_PTE_XN);
   });
 });

@@ -84,13 +84,57 @@ const TCR_RGN_NC = 0;
 const TCR_RGN_WBWA = 1;
 const TCR_IPS: Record<number, number> = { 32: 0, 36: 1, 40: 2, 42: 3, 44: 4, 48: 5 };
 
-/** Level 3 holds pages (type 3); above it type 1 is a block and type 3 a table. */
-export function armLpaeIopteLeaf(pte: ArmLpaeIopte, lvl: number): boolean {
-  const type = pte & ARM_LPAE_PTE_TYPE_MASK;
-  return lvl === LAST_LVL ? type === ARM_LPAE_PTE_TYPE_PAGE : type === ARM_LPAE_PTE_TYPE_BLOCK;
+/*
+ * Descriptors below 2^53 (all but those with XN, NSTABLE or the software bit) are decoded through
+ * a double, exactly: a BigInt operation allocates, and map/unmap decode a descriptor per level.
+ */
+const EXACT = 0x20000000000000n;
+const TWO32 = 0x100000000;
+
+/** The descriptor's type field (bits 1:0). */
+export function armLpaeIopteType(pte: ArmLpaeIopte): number {
+  return pte < EXACT ? Number(pte) & 3 : Number(pte & ARM_LPAE_PTE_TYPE_MASK);
 }
 
-export const armLpaeIopteToPaddr = (pte: ArmLpaeIopte): number => Number(pte & ARM_LPAE_PTE_ADDR_MASK);
+/** The type field's values as numbers, for armLpaeIopteType. */
+const TYPE_BLOCK = 1;
+const TYPE_TABLE = 3;
+const TYPE_PAGE = 3;
+
+/** Level 3 holds pages (type 3); above it type 1 is a block and type 3 a table. */
+export function armLpaeIopteLeaf(pte: ArmLpaeIopte, lvl: number): boolean {
+  const type = armLpaeIopteType(pte);
+  return lvl === LAST_LVL ? type === TYPE_PAGE : type === TYPE_BLOCK;
+}
+
+/** Bits 47:12 of a non-negative integer below 2^53: the address field of a descriptor. */
+function addrField(n: number): number {
+  const lo = n >>> 0;
+  return (((n - lo) / TWO32) & 0xffff) * TWO32 + ((lo & ~0xfff) >>> 0);
+}
+
+/** Output address, bits 47:12. */
+export function armLpaeIopteToPaddr(pte: ArmLpaeIopte): number {
+  return pte < EXACT ? addrField(Number(pte)) : Number(pte & ARM_LPAE_PTE_ADDR_MASK);
+}
+
+/**
+ * paddr_to_iopte | attributes. `exact` is the attributes as a double, or -1 when they hold bits at
+ * 53 and up; attributes never overlap the address field, so adding is or-ing.
+ */
+function armLpaeMkPte(attrs: ArmLpaeIopte, exact: number, paddr: number): ArmLpaeIopte {
+  return exact >= 0 ? BigInt(exact + addrField(paddr)) : attrs | (BigInt(paddr) & ARM_LPAE_PTE_ADDR_MASK);
+}
+
+/** Attributes with their double form, for armLpaeMkPte. */
+interface LeafAttrs {
+  attrs: ArmLpaeIopte;
+  exact: number;
+}
+
+function leafAttrs(attrs: ArmLpaeIopte): LeafAttrs {
+  return { attrs, exact: attrs < EXACT ? Number(attrs) : -1 };
+}
 
 /** Geometry of one LPAE configuration (§4.1). */
 export interface ArmLpaeGeometry {
@@ -141,8 +185,8 @@ interface LpaeData {
   /** 2^ias and 2^oas: range checks on every call. */
   iovaLimit: number;
   paLimit: number;
-  /** Memoised prot → attribute bits: descriptor building is the hot path. */
-  protCache: Map<number, ArmLpaeIopte>;
+  /** Memoised prot → leaf attributes per level (type bits included): descriptor building is the hot path. */
+  protCache: Map<number, LeafAttrs[]>;
 }
 
 function allocLpaeTable(d: LpaeData, port: KernelPort, size: number, lvl: number): number | null {
@@ -194,24 +238,23 @@ class ArmLpaePgtable implements IoPgtableOps {
   }
 
 
-  /** __arm_lpae_init_pte: write `num` leaves from paddr with attributes `prot`. */
-  private *writeLeaves(paddr: number, prot: ArmLpaeIopte, lvl: number, num: number, ptep: number): Op<void> {
-    const pte = prot | (lvl === LAST_LVL ? ARM_LPAE_PTE_TYPE_PAGE : ARM_LPAE_PTE_TYPE_BLOCK);
+  /** __arm_lpae_init_pte: write `num` leaves from paddr with the level's leaf attributes. */
+  private *writeLeaves(paddr: number, leaf: LeafAttrs, lvl: number, num: number, ptep: number): Op<void> {
     const sz = this.d.blockSize[lvl]!;
-    for (let i = 0; i < num; i++) yield* this.port.write64(ptep + i * 8, pte | (BigInt(paddr + i * sz) & ARM_LPAE_PTE_ADDR_MASK));
+    for (let i = 0; i < num; i++) yield* this.port.write64(ptep + i * 8, armLpaeMkPte(leaf.attrs, leaf.exact, paddr + i * sz));
     this.sync(ptep, num);
   }
 
-  private *initPte(iova: number, paddr: number, prot: ArmLpaeIopte, lvl: number, num: number, ptep: number): Op<number> {
+  private *initPte(iova: number, paddr: number, leaf: LeafAttrs, lvl: number, num: number, ptep: number): Op<number> {
     const sz = this.d.blockSize[lvl]!;
     for (let i = 0; i < num; i++) {
       const cur = yield* this.port.read64(ptep + i * 8);
-      const type = cur & ARM_LPAE_PTE_TYPE_MASK;
-      if (type === (lvl === LAST_LVL ? ARM_LPAE_PTE_TYPE_PAGE : ARM_LPAE_PTE_TYPE_BLOCK)) {
+      if (cur === 0n) continue;
+      if (armLpaeIopteLeaf(cur, lvl)) {
         this.d.warn(`arm-lpae: map over an existing mapping at ${hex(iova + i * sz)}`);
         return -EEXIST;
       }
-      if (type === ARM_LPAE_PTE_TYPE_TABLE) {
+      if (armLpaeIopteType(cur) === TYPE_TABLE) {
         // A block over a table, assumed empty: unmap it (clear, flush walks, free) first (case B).
         const tblp = ptep - this.idx(iova, lvl) * 8;
         if ((yield* this.unmapLvl(null, iova + i * sz, sz, 1, lvl, tblp)) !== sz) {
@@ -220,8 +263,8 @@ class ArmLpaePgtable implements IoPgtableOps {
         }
       }
     }
-    const leaf = prot | (lvl === LAST_LVL ? ARM_LPAE_PTE_TYPE_PAGE : ARM_LPAE_PTE_TYPE_BLOCK);
-    for (let i = 0; i < num; i++) yield* this.port.write64(ptep + i * 8, leaf | (BigInt(paddr + i * sz) & ARM_LPAE_PTE_ADDR_MASK));
+    // Inline rather than writeLeaves: one generator level less on the hottest path.
+    for (let i = 0; i < num; i++) yield* this.port.write64(ptep + i * 8, armLpaeMkPte(leaf.attrs, leaf.exact, paddr + i * sz));
     this.sync(ptep, num);
     return 0;
   }
@@ -240,14 +283,14 @@ class ArmLpaePgtable implements IoPgtableOps {
     return old;
   }
 
-  private *map(iova: number, paddr: number, size: number, pgcount: number, prot: ArmLpaeIopte): Op<MapResult> {
+  private *map(iova: number, paddr: number, size: number, pgcount: number, prot: LeafAttrs[]): Op<MapResult> {
     let table = this.d.pgd;
     for (let lvl = this.d.g.startLevel; ; lvl++) {
       const idx = this.idx(iova, lvl);
       const ptep = table + idx * 8;
       if (size === this.d.blockSize[lvl]) {
         const num = Math.min(pgcount, this.d.ptesPerTable[lvl]! - idx);
-        const ret = yield* this.initPte(iova, paddr, prot, lvl, num, ptep);
+        const ret = yield* this.initPte(iova, paddr, prot[lvl]!, lvl, num, ptep);
         return { ret, mapped: ret ? 0 : num * size };
       }
       if (lvl >= LAST_LVL) {
@@ -302,17 +345,17 @@ class ArmLpaePgtable implements IoPgtableOps {
       num = Math.min(pgcount, ptes - start);
     }
     const blkPaddr = armLpaeIopteToPaddr(blkPte);
-    const prot = blkPte & ARM_LPAE_PTE_ATTR_MASK;
+    const leaf = leafAttrs((blkPte & ARM_LPAE_PTE_ATTR_MASK) | (lvl === LAST_LVL ? ARM_LPAE_PTE_TYPE_PAGE : ARM_LPAE_PTE_TYPE_BLOCK));
     for (let i = 0; i < ptes; i++) {
       if (i >= start && i < start + num) continue;
-      yield* this.writeLeaves(blkPaddr + i * splitSz, prot, lvl, 1, tablep + i * 8);
+      yield* this.writeLeaves(blkPaddr + i * splitSz, leaf, lvl, 1, tablep + i * 8);
     }
     const old = yield* this.installTable(tablep, ptep, blkPte);
     let next = tablep;
     if (old !== blkPte) {
       this.d.alloc.freeTable(tablep);
       // Someone split it first; anything but their table means the unmap was bogus.
-      if ((old & ARM_LPAE_PTE_TYPE_MASK) !== ARM_LPAE_PTE_TYPE_TABLE) return 0;
+      if (armLpaeIopteType(old) !== TYPE_TABLE) return 0;
       next = armLpaeIopteToPaddr(old);
     } else if (start >= 0) {
       const tlb = this.d.cfg.tlb;
@@ -372,7 +415,8 @@ class ArmLpaePgtable implements IoPgtableOps {
     if (!(prot & PROT_RW)) return warnOp(w, null, { ret: -EINVAL, mapped: 0 });
     let attrs = this.d.protCache.get(prot);
     if (attrs === undefined) {
-      attrs = armLpaeProtToPte(prot, cfg.quirks);
+      const a = armLpaeProtToPte(prot, cfg.quirks);
+      attrs = Array.from({ length: ARM_LPAE_MAX_LEVELS }, (_, lvl) => leafAttrs(a | (lvl === LAST_LVL ? ARM_LPAE_PTE_TYPE_PAGE : ARM_LPAE_PTE_TYPE_BLOCK)));
       this.d.protCache.set(prot, attrs);
     }
     return this.map(iova, paddr, pgsize, pgcount, attrs);

@@ -3,14 +3,14 @@
  * tracks every table (leaks, double frees, walks of freed tables), a port straight onto RAM for
  * benchmarks, and a seeded interleaver that steps several CPUs' operations at their preemption points.
  */
-import { runOp, type Op, type PreemptPoint } from '../core/coop';
+import { runOp, type Op } from '../core/coop';
 import { Rng } from '../core/rng';
 import { Bus } from '../mem/bus';
 import { CpuCache } from '../mem/cpu-cache';
 import { SparseRam } from '../mem/ram';
 import { EEXIST } from './errno';
 import type { IommuFlushOps, IoPgtableOps, IommuIotlbGather, PgtableAllocator, PgtableOwner } from './io-pgtable';
-import type { KernelPort } from './port';
+import { targetPort, type KernelPort } from './port';
 
 interface LiveTable {
   size: number;
@@ -68,75 +68,18 @@ export class TestTableAllocator implements PgtableAllocator {
   }
 }
 
-/**
- * A port straight onto RAM, no CPU cache: the fastest way to drive a format (benchmarks). Its
- * preemption points are shared objects, so stepping costs no allocation.
- */
+/** A port straight onto RAM, no CPU cache: the fastest way to drive a format (benchmarks). */
 export function ramPort(ram: SparseRam, who = 'cpu0'): KernelPort {
-  const rd: PreemptPoint = { kind: 'mem-read', who };
-  const wr: PreemptPoint = { kind: 'mem-write', who };
-  const mr: PreemptPoint = { kind: 'mmio-read', who };
-  const mw: PreemptPoint = { kind: 'mmio-write', who };
-  const y: PreemptPoint = { kind: 'yield', who };
-  // One BigInt conversion when the value fits a double exactly (most descriptors do).
-  const get64 = (pa: number): bigint => {
-    const hi = ram.read32(pa + 4);
-    const lo = ram.read32(pa);
-    return hi < 0x200000 ? BigInt(hi * 0x100000000 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
-  };
-  const set64 = (pa: number, v: bigint): void => {
-    if (v < 0x20000000000000n) {
-      const n = Number(v);
-      ram.write32(pa, n % 0x100000000);
-      ram.write32(pa + 4, Math.floor(n / 0x100000000));
-    } else {
-      ram.write32(pa, Number(v & 0xffffffffn));
-      ram.write32(pa + 4, Number(v >> 32n));
-    }
-  };
-  return {
-    *read32(pa) {
-      yield rd;
-      return ram.read32(pa);
+  return targetPort(
+    {
+      read32: (pa) => ram.read32(pa),
+      write32: (pa, value) => ram.write32(pa, value),
+      clean() {},
+      invalidate() {},
+      tick() {},
     },
-    *write32(pa, value) {
-      yield wr;
-      ram.write32(pa, value >>> 0);
-    },
-    *cmpxchg32(pa, expected, value) {
-      yield wr;
-      const cur = ram.read32(pa);
-      if (cur === expected >>> 0) ram.write32(pa, value >>> 0);
-      return cur;
-    },
-    *read64(pa) {
-      yield rd;
-      return get64(pa);
-    },
-    *write64(pa, value) {
-      yield wr;
-      set64(pa, value);
-    },
-    *cmpxchg64(pa, expected, value) {
-      yield wr;
-      const cur = get64(pa);
-      if (cur === expected) set64(pa, value);
-      return cur;
-    },
-    *readl(pa) {
-      yield mr;
-      return ram.read32(pa);
-    },
-    *writel(value, pa) {
-      yield mw;
-      ram.write32(pa, value >>> 0);
-    },
-    cleanDcache() {},
-    invalidateDcache() {},
-    *delay() {
-      yield y;
-    },
-  };
+    who,
+  );
 }
 
 /**
