@@ -53,10 +53,10 @@ const blank = (): TlbLine => ({ iova: 0, size: 0, pa: 0, perms: 0, master: 0, au
  * invalidation keeps seeing the stale translation, as on silicon.
  *
  * Storage is flat, as every DMA beat looks here and most walks insert (and evict): entry e's fields
- * live at index e of parallel typed arrays; an open-addressing table (linear probing, backward-shift
- * deletion, load <= 1/4) maps keys to entries; order[0..n-1] lists the entries in replacement order
+ * live at index e of parallel typed arrays; a chained hash table (4 buckets per entry, so chains are
+ * nearly always one long, and a removal just unlinks) maps keys to entries; order[0..n-1] lists the entries in replacement order
  * (the victim is order[rng.below(n)], the last one takes its place: KeyedCache's order, so seeded
- * runs replay the same) and order[n..] the free ones. Lookup is one probe run per page size present
+ * runs replay the same) and order[n..] the free ones. Lookup is one chain walk per page size present
  * (one for 4 KiB-only IOMMUs); find, put and the entry accessors allocate nothing, lookup() fills
  * one reused object.
  * Address masks operate on 32-bit IOVAs, the space of the IOMMUs that use mask invalidation;
@@ -68,16 +68,16 @@ export class Tlb {
   private readonly tagMaster: boolean;
   private readonly rng: Rng;
   private readonly evictions: EvictionSink | undefined;
-  private readonly mask: number;
   private readonly hashShift: number;
-  /** Hash slot -> entry index + 1 (0: empty). */
-  private readonly table: Int32Array;
+  /** Bucket -> first entry of its chain, as index + 1 (0: empty). */
+  private readonly heads: Int32Array;
+  /** Per entry: the next entry in its bucket's chain, as index + 1 (0: end). */
+  private readonly nexts: Int32Array;
   /** Entries in replacement order, then the free ones; pos is each entry's index in it. */
   private readonly order: Int32Array;
   private readonly pos: Int32Array;
-  /** Per entry: its key, hash slot and home slot. */
+  /** Per entry: its key and bucket. */
   private readonly keys: Float64Array;
-  private readonly slots: Int32Array;
   private readonly homes: Int32Array;
   private readonly iovas: Float64Array;
   private readonly sizes: Float64Array;
@@ -101,13 +101,12 @@ export class Tlb {
     this.evictions = opts.evictions;
     let bits = 2;
     while (1 << bits < cap * 4) bits++;
-    this.mask = (1 << bits) - 1;
     this.hashShift = 32 - bits;
-    this.table = new Int32Array(1 << bits);
+    this.heads = new Int32Array(1 << bits);
+    this.nexts = new Int32Array(cap);
     this.order = Int32Array.from({ length: cap }, (_, i) => i);
     this.pos = Int32Array.from({ length: cap }, (_, i) => i);
     this.keys = new Float64Array(cap);
-    this.slots = new Int32Array(cap);
     this.homes = new Int32Array(cap);
     this.iovas = new Float64Array(cap);
     this.sizes = new Float64Array(cap);
@@ -133,8 +132,7 @@ export class Tlb {
   }
 
   private findKey(key: number): number {
-    const table = this.table;
-    for (let i = this.home(key), x = table[i]!; x !== 0; i = (i + 1) & this.mask, x = table[i]!) if (this.keys[x - 1] === key) return x - 1;
+    for (let x = this.heads[this.home(key)]!; x !== 0; x = this.nexts[x - 1]!) if (this.keys[x - 1] === key) return x - 1;
     return -1;
   }
 
@@ -187,30 +185,20 @@ export class Tlb {
     const shift = log2(size);
     const slot = this.shifts[0] === shift && size === 1 << shift ? 0 : this.slotFor(size);
     const key = this.key(slot, iova, shift, master);
-    const table = this.table;
-    const mask = this.mask;
     const h = this.home(key);
-    // One probe run finds the key or the empty slot that ends the run (where a new key goes).
-    let i = h;
-    let x = table[i]!;
-    while (x !== 0 && this.keys[x - 1] !== key) {
-      i = (i + 1) & mask;
-      x = table[i]!;
-    }
+    let x = this.heads[h]!;
+    while (x !== 0 && this.keys[x - 1] !== key) x = this.nexts[x - 1]!;
     let e = x - 1;
     if (e < 0) {
       if (this.n >= this.capacity) {
         const victim = this.order[pickBelow(this.rng, this.n)]!;
         if (this.evictions) this.evictions.note(this.iovas[victim]!);
         this.remove(victim);
-        // The removal may have emptied a slot of this key's probe run: take the first empty one.
-        i = h;
-        while (table[i] !== 0) i = (i + 1) & mask;
       }
       e = this.order[this.n++]!;
-      table[i] = e + 1;
+      this.nexts[e] = this.heads[h]!;
+      this.heads[h] = e + 1;
       this.keys[e] = key;
-      this.slots[e] = i;
       this.homes[e] = h;
     }
     this.iovas[e] = iova;
@@ -231,19 +219,14 @@ export class Tlb {
     return this.shifts.push(shift) - 1;
   }
 
-  /** Drop entry e: backward-shift its hash slot, swap it with the last entry in replacement order. */
+  /** Drop entry e: unlink it from its chain, swap it with the last entry in replacement order. */
   private remove(e: number): void {
-    const table = this.table;
-    const mask = this.mask;
-    let hole = this.slots[e]!;
-    table[hole] = 0;
-    for (let j = (hole + 1) & mask, x = table[j]!; x !== 0; j = (j + 1) & mask, x = table[j]!) {
-      const h = this.homes[x - 1]!;
-      if (hole <= j ? h > hole && h <= j : h > hole || h <= j) continue;
-      table[hole] = x;
-      this.slots[x - 1] = hole;
-      table[j] = 0;
-      hole = j;
+    const b = this.homes[e]!;
+    let x = this.heads[b]!;
+    if (x === e + 1) this.heads[b] = this.nexts[e]!;
+    else {
+      while (this.nexts[x - 1] !== e + 1) x = this.nexts[x - 1]!;
+      this.nexts[x - 1] = this.nexts[e]!;
     }
     const d = this.pos[e]!;
     const last = this.order[--this.n]!;
@@ -269,7 +252,7 @@ export class Tlb {
   invalidateAll(master?: number): number {
     if (master === undefined || !this.tagMaster) {
       const n = this.n;
-      if (n > 0) this.table.fill(0);
+      if (n > 0) this.heads.fill(0);
       this.n = 0;
       return n;
     }
