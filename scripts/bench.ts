@@ -3,7 +3,13 @@
  * median of several runs. Targets: >= 20M TLB-hit translations/s, >= 5M walks/s, a 64 MiB DMA copy
  * through 4 KiB mappings at >= 40% of a same-run Buffer.copy, 4 GiB RAM with 64 MiB touched < 100 MB;
  * io-pgtable v7s and LPAE 4 KiB map+unmap >= 1M ops/s each, 1 MiB / 2 MiB blocks >= 2M ops/s.
+ *
+ * Each group runs in a fresh child process (`--group NAME` runs one here), as benchmark harnesses
+ * fork: a group's figures then do not depend on which groups ran before it. In one process the
+ * earlier groups' type feedback and heap cost the io-pgtable figures about 15%.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -25,6 +31,8 @@ interface Result {
 }
 
 const json = process.argv.includes('--json');
+const groupArg = process.argv.indexOf('--group');
+const group = groupArg >= 0 ? process.argv[groupArg + 1] : undefined;
 // A full GC before and after a heap measurement, without asking for node flags.
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -169,7 +177,9 @@ function ramHeap(): Result {
   return { name: 'ram-4GiB-64MiB-touched', ops: 64 * MiB, seconds: median(secs), rate: mb, unit: 'MB heap' };
 }
 
-for (const bench of [ramHeap, tlbHits, walks, dmaCopy]) report(bench());
+async function hardware(): Promise<void> {
+  for (const bench of [ramHeap, tlbHits, walks, dmaCopy]) report(bench());
+}
 
 // ---- kernel layer (targets: >= 1M map+unmap pairs/s, >= 500k DMA map+unmap single pairs/s) ----
 
@@ -224,7 +234,9 @@ async function dmaMapUnmap(): Promise<Result[]> {
   });
 }
 
-for (const bench of [kernelMapUnmap, h6MapUnmap, dmaMapUnmap]) for (const r of await bench()) report(r);
+async function kernel(): Promise<void> {
+  for (const bench of [kernelMapUnmap, h6MapUnmap, dmaMapUnmap]) for (const r of await bench()) report(r);
+}
 
 // ---- io-pgtable formats and IOMMU drivers (rates over process CPU time, steadier on a loaded box) ----
 
@@ -237,5 +249,25 @@ function medianCases(prefix: string, runs: number, bench: () => { name: string; 
   });
 }
 
-for (const r of medianCases('io-pgtable', RUNS, () => benchIoPgtable(100_000))) report(r);
-for (const r of medianCases('driver', 3, () => benchIommuDrivers(20_000))) report(r);
+async function ioPgtable(): Promise<void> {
+  for (const r of medianCases('io-pgtable', RUNS, () => benchIoPgtable(100_000))) report(r);
+}
+
+async function drivers(): Promise<void> {
+  for (const r of medianCases('driver', 3, () => benchIommuDrivers(20_000))) report(r);
+}
+
+const GROUPS: Record<string, () => Promise<void>> = { hardware, kernel, 'io-pgtable': ioPgtable, drivers };
+
+if (group !== undefined) {
+  const run = GROUPS[group];
+  if (!run) throw new Error(`bench: no group ${group} (groups: ${Object.keys(GROUPS).join(', ')})`);
+  await run();
+} else {
+  for (const name of Object.keys(GROUPS)) {
+    // The same node flags (tsx's loader) and output mode; results stream through as they come.
+    const args = [...process.execArgv, fileURLToPath(import.meta.url), '--group', name, ...(json ? ['--json'] : [])];
+    const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`bench: group ${name} failed (exit ${r.status ?? r.signal})`);
+  }
+}
