@@ -86,6 +86,12 @@ export class Tlb {
   private readonly masters: Int32Array;
   private readonly auxes: Float64Array;
   private n = 0;
+  /**
+   * The key the last lookup missed and its bucket, until anything changes (-1): the fill that
+   * follows a missed lookup (a walk's) then needs neither the hash nor the chain walk again.
+   */
+  private missKey = -1;
+  private missHome = 0;
   /** Page shifts present, indexed by size slot. */
   private shifts: number[] = [];
   /** What lookup() returns. */
@@ -132,7 +138,10 @@ export class Tlb {
   }
 
   private findKey(key: number): number {
-    for (let x = this.heads[this.home(key)]!; x !== 0; x = this.nexts[x - 1]!) if (this.keys[x - 1] === key) return x - 1;
+    const h = this.home(key);
+    for (let x = this.heads[h]!; x !== 0; x = this.nexts[x - 1]!) if (this.keys[x - 1] === key) return x - 1;
+    this.missKey = key;
+    this.missHome = h;
     return -1;
   }
 
@@ -185,17 +194,31 @@ export class Tlb {
     const shift = log2(size);
     const slot = this.shifts[0] === shift && size === 1 << shift ? 0 : this.slotFor(size);
     const key = this.key(slot, iova, shift, master);
-    const h = this.home(key);
-    let x = this.heads[h]!;
-    while (x !== 0 && this.keys[x - 1] !== key) x = this.nexts[x - 1]!;
+    let h: number;
+    let x = 0;
+    if (key === this.missKey) h = this.missHome;
+    else {
+      h = this.home(key);
+      x = this.heads[h]!;
+      while (x !== 0 && this.keys[x - 1] !== key) x = this.nexts[x - 1]!;
+    }
+    this.missKey = -1;
     let e = x - 1;
     if (e < 0) {
       if (this.n >= this.capacity) {
-        const victim = this.order[pickBelow(this.rng, this.n)]!;
-        if (this.evictions) this.evictions.note(this.iovas[victim]!);
-        this.remove(victim);
-      }
-      e = this.order[this.n++]!;
+        // remove(victim) and taking the slot it frees, in one: the victim's index becomes the newest
+        // entry and the last one takes the victim's place in replacement order.
+        const d = pickBelow(this.rng, this.n);
+        e = this.order[d]!;
+        if (this.evictions) this.evictions.note(this.iovas[e]!);
+        this.unlink(e);
+        const last = this.n - 1;
+        const moved = this.order[last]!;
+        this.order[d] = moved;
+        this.pos[moved] = d;
+        this.order[last] = e;
+        this.pos[e] = last;
+      } else e = this.order[this.n++]!;
       this.nexts[e] = this.heads[h]!;
       this.heads[h] = e + 1;
       this.keys[e] = key;
@@ -219,8 +242,8 @@ export class Tlb {
     return this.shifts.push(shift) - 1;
   }
 
-  /** Drop entry e: unlink it from its chain, swap it with the last entry in replacement order. */
-  private remove(e: number): void {
+  /** Take entry e out of its bucket's chain. */
+  private unlink(e: number): void {
     const b = this.homes[e]!;
     let x = this.heads[b]!;
     if (x === e + 1) this.heads[b] = this.nexts[e]!;
@@ -228,6 +251,12 @@ export class Tlb {
       while (this.nexts[x - 1] !== e + 1) x = this.nexts[x - 1]!;
       this.nexts[x - 1] = this.nexts[e]!;
     }
+  }
+
+  /** Drop entry e: unlink it from its chain, swap it with the last entry in replacement order. */
+  private remove(e: number): void {
+    this.missKey = -1;
+    this.unlink(e);
     const d = this.pos[e]!;
     const last = this.order[--this.n]!;
     this.order[d] = last;
@@ -253,6 +282,7 @@ export class Tlb {
     if (master === undefined || !this.tagMaster) {
       const n = this.n;
       if (n > 0) this.heads.fill(0);
+      this.missKey = -1;
       this.n = 0;
       return n;
     }
