@@ -31,10 +31,13 @@ export interface ModelTables {
   windowFor(master: MasterPort, access: AccessKind): string;
   peek(master: MasterPort, iova: number, access: AccessKind): Peek;
   /**
-   * Whether a walk for iova would now read the table word at pa and find value there: a walk that
-   * took that level from its walk cache then agrees with memory (types.ts TranslationSource).
+   * For a walk that took a level from the model's walk cache: where a walk for iova would now read
+   * that level's table word. The walk agrees with memory when the word there, read as the walker
+   * reads it, still holds the cached value (types.ts TranslationSource).
    */
-  cachedLevelHolds?(iova: number, pa: number, value: number): boolean;
+  cachedLevelAt?(iova: number): number;
+  /** The walker's view of a table word. */
+  read: WalkerRead;
 }
 
 /** Reads a table word as the model's walker would (RAM, or RAM plus dirty CPU lines if coherent); null off RAM. */
@@ -60,7 +63,8 @@ function h6Tables(model: IommuModel, read: WalkerRead): ModelTables {
     live: () => [{ window, root: (regs.at(TTB) & 0xffffc000) >>> 0, enabled: model.isPowered() && (regs.at(ENABLE) & 1) !== 0, reg: 'TTB' }],
     windowFor: () => window,
     // The PTW cache holds DTEs, untagged by TTB: the cached word must be the one the DT holds now.
-    cachedLevelHolds: (iova, pa, value) => pa === ((regs.at(TTB) & 0xffffc000) >>> 0) + (iova >>> 20) * 4 && read(pa) === value,
+    cachedLevelAt: (iova) => ((regs.at(TTB) & 0xffffc000) >>> 0) + (iova >>> 20) * 4,
+    read,
     peek(master, iova, access) {
       const m = master.id;
       if (!model.isPowered() || (regs.at(ENABLE) & 1) === 0 || (regs.at(BYPASS) & (1 << m)) !== 0) return OFF;
@@ -87,6 +91,7 @@ function rockchipTables(model: IommuModel, cfg: IommuConfig, read: WalkerRead): 
   // As the model: reads go through the first instance, writes through the last.
   const fileFor = (access: AccessKind): (typeof files)[number] => files[access === 'write' ? files.length - 1 : 0]!;
   return {
+    read,
     live: () =>
       files.map((f) => ({
         window: f.window,

@@ -122,6 +122,41 @@ describe('stale-translation through the H6 PTW cache (a walk that reads the PTE 
     expect(f[0]!.message).toContain(`map it to 0x${(PA2 + 0x1000).toString(16)}`);
   });
 
+  // The checker reads a walk-cached DTE once while nothing changes, but RAM can change without the
+  // CPU or MMIO. Pages 2 and 3 of the region are mapped in the old PT and page 2 in a new one, all
+  // behind the CPU; page 3's walk takes the cached DTE after that, page 2's after the DTE changed.
+  function newTable(soc: Soc, drv: H6Driver, read: (iova: number) => void, stage: (dte: number) => void = () => {}): number {
+    const oldPt = (soc.ram.read32(drv.dtePa(IOVA)) & ~0x3ff) >>> 0;
+    soc.ram.write32(oldPt + 8, ((PA1 + 0x2000) | (ACI_RD_WR << 4) | 2) >>> 0);
+    soc.ram.write32(oldPt + 12, ((PA1 + 0x3000) | (ACI_RD_WR << 4) | 2) >>> 0);
+    const pt = PT_POOL + 0x8000;
+    soc.ram.write32(pt + 8, ((PA2 + 0x2000) | (ACI_RD_WR << 4) | 2) >>> 0);
+    stage((pt | 1) >>> 0);
+    read(IOVA + 0x3000);
+    expect(soc.findings.take()).toEqual([]);
+    return (pt | 1) >>> 0;
+  }
+
+  it('fires when the DTE changed in RAM behind the CPU cache (a device, a debugger)', () => {
+    const { soc, drv, read } = rig();
+    const dte = newTable(soc, drv, read);
+    soc.ram.write32(drv.dtePa(IOVA), dte);
+    read(IOVA + 0x2000);
+    const f = soc.findings.take();
+    expect(kinds(f)).toEqual(['stale-translation']);
+    expect(f[0]!.message).toContain(`map it to 0x${(PA2 + 0x2000).toString(16)}`);
+  });
+
+  it('fires when a DMA copy still queued in RAM lands on the DTE', () => {
+    const { soc, drv, read } = rig();
+    const staged = PT_POOL + 0xc000;
+    newTable(soc, drv, read, (dte) => soc.ram.write32(staged, dte));
+    // A copy beat over the DTE, merged and not yet applied when the next walk takes the cached DTE.
+    soc.ram.queueCopy(drv.dtePa(IOVA), staged, 4);
+    read(IOVA + 0x2000);
+    expect(kinds(soc.findings.take())).toEqual(['stale-translation']);
+  });
+
   it('fires when TTB moved to another DT and only the TLBs were invalidated', () => {
     const { soc, drv, read } = rig();
     const dt2 = DT + 0x4000;

@@ -58,6 +58,8 @@ const LOOKUP_STEPS = 10_000;
 const HISTORY = 64;
 const MEMO_BITS = 14;
 const WALK_BITS = 14;
+/** Walk-cached table words remembered as verified (a power of two). */
+const LEVEL_SLOTS = 64;
 
 /**
  * Slot of a page in a direct-mapped table of 2^bits slots. Consecutive pages take consecutive slots,
@@ -175,6 +177,8 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
   /** The walker walkRead saw last and its table: walks read twice or more in a row. */
   private walkAgent = '';
   private walkTimes: WalkTimes | undefined;
+  /** Walk-cached table words found to hold in memory, direct-mapped by address: pa, value, epoch, RAM generation. */
+  private readonly levelMemo = new Float64Array(4 * LEVEL_SLOTS).fill(-1);
   /** The IOMMU beat saw last, with its memo and tables: beats come in runs through one IOMMU. */
   private beatIommu: IommuModel | null = null;
   private beatMemo: Memo | undefined;
@@ -273,8 +277,34 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     if (st !== null && this.kernelDriven(tables, k!, master, access)) return this.suspended(master, iommu, iova, access, st);
     // A kernel call is changing tables or registers: a DMA racing with it proves nothing about the driver.
     if (this.depth > 0 || !tables) return;
-    if (!agreesWithMemory(tables, iova, t)) this.checkStale(tables, master, iommu, iova, access, t);
+    if (!this.agreesWithMemory(tables, iova, t, epoch)) this.checkStale(tables, master, iommu, iova, access, t);
     if (k) this.checkProgrammed(tables, k, master, iommu, iova, access);
+  }
+
+  /**
+   * Whether the model says t agrees with the tables in memory by construction, so the re-walk can be
+   * skipped: every level was read from memory just now, or the one level taken from the walk cache is
+   * still what memory holds where a walk would read it now. Anything else is re-walked in full.
+   */
+  private agreesWithMemory(tables: ModelTables, iova: number, t: Translation, epoch: number): boolean {
+    if (!t.ok) return false;
+    if (t.source === 'walk') return true;
+    if (t.source !== 'walk-cache' || tables.cachedLevelAt === undefined) return false;
+    const pa = t.cachedPa!;
+    const value = t.cachedValue!;
+    if (tables.cachedLevelAt(iova) !== pa) return false;
+    // Streaming DMA takes one DTE from the walk cache for 256 pages in a row: read it once for as
+    // long as no byte has landed in RAM, nothing is queued to land on it, and the epoch holds.
+    const ram = this.opts.bus.ram;
+    const at = 4 * ((pa >>> 2) & (LEVEL_SLOTS - 1));
+    const m = this.levelMemo;
+    if (m[at] === pa && m[at + 1] === value && m[at + 2] === epoch && m[at + 3] === ram.generation && !ram.pendingOver(pa, 4)) return true;
+    if (tables.read(pa) !== value) return false;
+    m[at] = pa;
+    m[at + 1] = value;
+    m[at + 2] = epoch;
+    m[at + 3] = ram.generation;
+    return true;
   }
 
   /**
@@ -543,17 +573,6 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     this.lastWalk.clear();
     this.walkTimes = undefined;
   }
-}
-
-/**
- * Whether the model says t agrees with the tables in memory by construction, so the re-walk can be
- * skipped: every level was read from memory just now, or the one level taken from the walk cache is
- * still what memory holds where a walk would read it now. Anything else is re-walked in full.
- */
-function agreesWithMemory(tables: ModelTables, iova: number, t: Translation): boolean {
-  if (!t.ok) return false;
-  if (t.source === 'walk') return true;
-  return t.source === 'walk-cache' && tables.cachedLevelHolds !== undefined && tables.cachedLevelHolds(iova, t.cachedPa!, t.cachedValue!);
 }
 
 /** The pages of a range looked up: all of a small range, the first and last of a big one. */

@@ -52,6 +52,12 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   private slabNext = 0;
   /** Bytes of all slabs so far. */
   private slabTotal = 0;
+  /**
+   * Bumped whenever bytes land in RAM (stores, copies, rollback, restore): what was read before is
+   * still there while it holds. Bytes of a queued copy land when it settles; pendingOver() says
+   * whether a range is about to change that way.
+   */
+  generation = 0;
   /** A copy queued by queueCopy (qLen 0: none), applied before anything touches either of its ranges. */
   private qDst = 0;
   private qSrc = 0;
@@ -157,6 +163,7 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
 
   write32(pa: number, v: number): void {
     if (this.qLen !== 0) this.touch(pa, 4);
+    this.generation++;
     const off = (pa - this.base) & FRAME_MASK;
     if ((off & 3) === 0) {
       this.frame(pa, true)!.u32[off >> 2] = v >>> 0;
@@ -173,6 +180,7 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
 
   write8(pa: number, v: number): void {
     if (this.qLen !== 0) this.touch(pa, 1);
+    this.generation++;
     this.frame(pa, true)!.u8[(pa - this.base) & FRAME_MASK] = v & 0xff;
   }
 
@@ -200,6 +208,7 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   /** Copy src[srcOff..srcOff+len] to pa. */
   writeFrom(pa: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
     if (this.qLen !== 0) this.touch(pa, len);
+    this.generation++;
     const start = (pa - this.base) & FRAME_MASK;
     // All of src into one frame (cache-line write-backs): no view to create.
     if (srcOff === 0 && len === src.length && start + len <= FRAME_SIZE) {
@@ -253,6 +262,11 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
     this.copyNow(this.qDst, this.qSrc, len);
   }
 
+  /** Whether a queued copy will still write into [pa, pa+len). */
+  pendingOver(pa: number, len: number): boolean {
+    return this.qLen !== 0 && pa < this.qDst + this.qLen && this.qDst < pa + len;
+  }
+
   /** Settle first if [pa, pa+len) overlaps either range of the queued copy. */
   private touch(pa: number, len: number): void {
     const q = this.qLen;
@@ -260,6 +274,7 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
   }
 
   private copyNow(dstPa: number, srcPa: number, len: number): void {
+    this.generation++;
     // Frames that follow each other in a slab on both sides are copied in one go, which only
     // gives the frame-by-frame result when the ranges are disjoint.
     const runs = srcPa + len <= dstPa || dstPa + len <= srcPa;
@@ -321,6 +336,7 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
     cp.saved.clear();
     // Every frame must save its original again on its next write.
     this.epoch++;
+    this.generation++;
     (cp as { epoch: number }).epoch = this.epoch;
   }
 
@@ -333,6 +349,7 @@ export class SparseRam implements Snapshotable<RamSnapshot> {
 
   restore(s: RamSnapshot): void {
     this.qLen = 0;
+    this.generation++;
     this.cp = null;
     this.spare = [];
     this.dir = [];
