@@ -58,8 +58,8 @@ const LOOKUP_STEPS = 10_000;
 const HISTORY = 64;
 const MEMO_BITS = 14;
 const WALK_BITS = 14;
-/** Walk-cached table words remembered as verified (a power of two). */
-const LEVEL_SLOTS = 64;
+/** Walk-cached table words remembered as verified: 2^LEVEL_BITS slots. */
+const LEVEL_BITS = 8;
 
 /**
  * Slot of a page in a direct-mapped table of 2^bits slots. Consecutive pages take consecutive slots,
@@ -178,7 +178,7 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
   private walkAgent = '';
   private walkTimes: WalkTimes | undefined;
   /** Walk-cached table words found to hold in memory, direct-mapped by address: pa, value, epoch, RAM generation. */
-  private readonly levelMemo = new Float64Array(4 * LEVEL_SLOTS).fill(-1);
+  private readonly levelMemo = new Float64Array(4 << LEVEL_BITS).fill(-1);
   /** The IOMMU beat saw last, with its memo and tables: beats come in runs through one IOMMU. */
   private beatIommu: IommuModel | null = null;
   private beatMemo: Memo | undefined;
@@ -296,7 +296,8 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     // Streaming DMA takes one DTE from the walk cache for 256 pages in a row: read it once for as
     // long as no byte has landed in RAM, nothing is queued to land on it, and the epoch holds.
     const ram = this.opts.bus.ram;
-    const at = 4 * ((pa >>> 2) & (LEVEL_SLOTS - 1));
+    // Hashed, not the word index's low bits: a copy's source and destination DTEs often share those.
+    const at = 4 * pageSlot(Math.floor(pa / 4), 0, LEVEL_BITS);
     const m = this.levelMemo;
     if (m[at] === pa && m[at + 1] === value && m[at + 2] === epoch && m[at + 3] === ram.generation && !ram.pendingOver(pa, 4)) return true;
     if (tables.read(pa) !== value) return false;
