@@ -33,7 +33,8 @@ import { BusError, type MmioRegion } from '../mem/bus';
 import { defineBlock, RegisterFile, type BlockDecl, type FieldSpec, type RegSpec, type WriteEvent } from '../regs/dsl';
 import { KeyedCache } from './keyed-cache';
 import type { IommuFactory } from './registry';
-import { EvictionLog, Tlb, type TlbLine } from './tlb';
+import { ModelLog } from './model-log';
+import { Tlb, type EvictionLog, type TlbLine } from './tlb';
 import {
   PERM_READ,
   PERM_WRITE,
@@ -97,7 +98,6 @@ const SIZE_ENC: Record<number, number> = { 32: 0, 36: 1, 40: 2, 42: 3, 44: 4, 48
 export const smmuIdSizeToBits = (enc: number): number => [32, 36, 40, 42, 44, 48][enc] ?? 48;
 
 const TWO32 = 0x1_0000_0000;
-const MAX_FAULTS = 4096;
 /** aux of a TLB line: ASID in 15:0, global (nG clear) in bit 16. */
 const AUX_GLOBAL = 1 << 16;
 const LVL_SHIFT = [39, 30, 21, 12];
@@ -400,13 +400,12 @@ class ArmSmmu implements IommuModel {
   private readonly contextIrqBase: number | undefined;
   private readonly tlbc: Tlb;
   private readonly wc: KeyedCache<WcEntry>;
-  private readonly evictions: EvictionLog[] = [];
   private readonly banks: BankState[];
   private powered = true;
   /** TLBIALLNSNH operations waiting for sTLBGSYNC. */
   private globalQueue: Tlbi[] = [];
   private syncs: Sync[] = [];
-  private faultLog: Fault[] = [];
+  private readonly log: ModelLog;
   private st: IommuStats = { hits: 0, misses: 0, walks: 0, faults: 0 };
   private irqLevels = new Map<number, boolean>();
   // Global mirrors.
@@ -442,11 +441,8 @@ class ArmSmmu implements IommuModel {
     this.banks = Array.from({ length: this.g.contextBanks }, () => ({ sctlr: 0, ttbr: 0, asid: 0, tcr: 0, tlbiVaHi: 0, tlbiValHi: 0, queued: [] }));
     this.smr = new Uint32Array(this.g.streamMatchGroups);
     this.s2cr = new Uint32Array(this.g.streamMatchGroups);
-    const log = (level: string): EvictionLog => {
-      const l = new EvictionLog(ctx.clock, ctx.trace, cfg.name, level);
-      this.evictions.push(l);
-      return l;
-    };
+    this.log = new ModelLog(ctx, cfg.name);
+    const log = (level: string): EvictionLog => this.log.evictions(level);
     const tlbEv = log('tlb');
     this.tlbc = new Tlb({ level: 'tlb', capacity: cfg.tlb?.entries ?? 128, rng: ctx.rng, tagMaster: true, evictions: tlbEv });
     const wcEv = log('walk');
@@ -587,7 +583,7 @@ class ArmSmmu implements IommuModel {
     let n = 0;
     for (const t of mine) n += this.apply(t);
     if (this.busyCycles > 0 && !this.syncs.some((x) => x.cb === cb)) this.regs.set(cb < 0 ? 'sTLBGSTATUS' : `CB${cb}_TLBSTATUS`, 0);
-    this.flushEvictions();
+    this.log.flushEvictions();
     this.ctx.trace.emit({ time: this.ctx.clock.now(), cat: 'inval', name: cb < 0 ? 'sTLBGSYNC' : 'TLBSYNC', track: this.name, args: { cb, ops: mine.length, dropped: n } });
   }
 
@@ -805,24 +801,17 @@ class ArmSmmu implements IommuModel {
       });
     }
     this.st.faults++;
-    this.faultLog.push(f);
-    if (this.faultLog.length > MAX_FAULTS) this.faultLog.shift();
-    this.flushEvictions();
-    this.ctx.trace.emit({ time: f.time, cat: 'fault', name: reason, track: this.name, args: { iova: hex(iova), master: master.name, access, reason, cb } });
+    this.log.fault(f, { iova: hex(iova), master: master.name, access, reason, cb });
     return { ok: false, fault: f };
   }
 
-  private flushEvictions(): void {
-    for (const e of this.evictions) e.flush();
-  }
-
   tlb(): TlbEntry[] {
-    this.flushEvictions();
+    this.log.flushEvictions();
     return this.tlbc.list({ attrs: (l) => ({ cb: l.master, asid: l.aux & 0xffff, global: l.aux & AUX_GLOBAL ? 1 : 0 }) });
   }
 
   walkCache(): WalkCacheEntry[] {
-    this.flushEvictions();
+    this.log.flushEvictions();
     return this.wc
       .entries()
       .map(([k, e]) => {
@@ -833,7 +822,7 @@ class ArmSmmu implements IommuModel {
   }
 
   faults(): Fault[] {
-    return this.faultLog.map((f) => ({ ...f }));
+    return this.log.faults();
   }
 
   stats(): IommuStats {
@@ -859,7 +848,7 @@ class ArmSmmu implements IommuModel {
   }
 
   snapshot(): SmmuSnapshot {
-    this.flushEvictions();
+    this.log.flushEvictions();
     return {
       powered: this.powered,
       regs: this.regs.snapshot(),
@@ -883,7 +872,7 @@ class ArmSmmu implements IommuModel {
     for (const b of this.banks) b.queued = [];
     for (const t of s.queued) (t.cb < 0 ? this.globalQueue : this.banks[t.cb]!.queued).push({ ...t });
     this.syncs = s.syncs.map((x) => ({ ...x }));
-    this.faultLog = s.faults.map((f) => ({ ...f }));
+    this.log.restoreFaults(s.faults);
     this.st = { ...s.stats };
     this.irqLevels = new Map(s.irqLevels);
     this.mirrorAll();

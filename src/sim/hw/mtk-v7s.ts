@@ -26,7 +26,8 @@ import { BusError, type MmioRegion } from '../mem/bus';
 import { defineBlock, RegisterFile, type FieldSpec, type RegSpec, type WriteEvent } from '../regs/dsl';
 import { KeyedCache } from './keyed-cache';
 import type { IommuFactory } from './registry';
-import { EvictionLog, Tlb, type TlbLine } from './tlb';
+import { ModelLog } from './model-log';
+import { Tlb, type EvictionLog, type TlbLine } from './tlb';
 import {
   PERM_READ,
   PERM_WRITE,
@@ -72,7 +73,6 @@ const SZ_4K = 0x1000;
 const SZ_64K = 0x10000;
 const SZ_1M = 0x100000;
 const SZ_16M = 0x1000000;
-const MAX_FAULTS = 4096;
 /** Descriptor bits holding PA 32/33/34 with ARM_MTK_EXT. */
 const EXT_BIT32 = 1 << 9;
 const EXT_BIT33 = 1 << 4;
@@ -239,10 +239,9 @@ class MtkV7sIommu implements IommuModel {
   private readonly hwLarb: number[];
   private readonly tlbc: Tlb;
   private readonly wc: KeyedCache<L1Entry>;
-  private readonly evictions: EvictionLog[] = [];
   private powered = true;
   private pending: PendingRange[] = [];
-  private faultLog: Fault[] = [];
+  private readonly log: ModelLog;
   private st: IommuStats = { hits: 0, misses: 0, walks: 0, faults: 0 };
   private irqLevel = false;
   private names = new Map<number, string>();
@@ -272,11 +271,8 @@ class MtkV7sIommu implements IommuModel {
     this.mtkExt = o.mtkExt !== false;
     const remap = mtkLarbRemap(o.larbIdRemap);
     this.hwLarb = Array.from({ length: MTK_NUM_LARBS }, (_, larb) => Math.max(0, remap.indexOf(larb)));
-    const log = (level: string): EvictionLog => {
-      const l = new EvictionLog(ctx.clock, ctx.trace, cfg.name, level);
-      this.evictions.push(l);
-      return l;
-    };
+    this.log = new ModelLog(ctx, cfg.name);
+    const log = (level: string): EvictionLog => this.log.evictions(level);
     const tlbEv = log('tlb');
     this.tlbc = new Tlb({ level: 'tlb', capacity: cfg.tlb?.entries ?? 64, rng: ctx.rng, evictions: tlbEv });
     const wcEv = log('l1');
@@ -376,7 +372,7 @@ class MtkV7sIommu implements IommuModel {
       const hi = Math.floor(end / SZ_1M);
       if (this.wc.size > 0) n += this.wc.deleteWhere((k) => k >= lo && k <= hi);
     }
-    this.flushEvictions();
+    this.log.flushEvictions();
     this.ctx.trace.emit({ time: now, cat: 'inval', name, track: this.name, args: { start, end, dropped: n } });
   }
 
@@ -492,24 +488,17 @@ class MtkV7sIommu implements IommuModel {
       });
     }
     this.st.faults++;
-    this.faultLog.push(f);
-    if (this.faultLog.length > MAX_FAULTS) this.faultLog.shift();
-    this.flushEvictions();
-    this.ctx.trace.emit({ time: f.time, cat: 'fault', name: reason, track: this.name, args: { iova: hex(iova), master: master.name, access, reason } });
+    this.log.fault(f, { iova: hex(iova), master: master.name, access, reason });
     return { ok: false, fault: f };
   }
 
-  private flushEvictions(): void {
-    for (const e of this.evictions) e.flush();
-  }
-
   tlb(): TlbEntry[] {
-    this.flushEvictions();
+    this.log.flushEvictions();
     return this.tlbc.list({ attrs: (l) => ({ ns: l.aux & AUX_NS }) });
   }
 
   walkCache(): WalkCacheEntry[] {
-    this.flushEvictions();
+    this.log.flushEvictions();
     return this.wc
       .entries()
       .sort(([a], [b]) => a - b)
@@ -517,7 +506,7 @@ class MtkV7sIommu implements IommuModel {
   }
 
   faults(): Fault[] {
-    return this.faultLog.map((f) => ({ ...f }));
+    return this.log.faults();
   }
 
   stats(): IommuStats {
@@ -541,7 +530,7 @@ class MtkV7sIommu implements IommuModel {
   }
 
   snapshot(): MtkSnapshot {
-    this.flushEvictions();
+    this.log.flushEvictions();
     return {
       powered: this.powered,
       regs: this.regs.snapshot(),
@@ -561,7 +550,7 @@ class MtkV7sIommu implements IommuModel {
     this.tlbc.restore(s.tlb);
     this.wc.restore(s.wc);
     this.pending = s.pending.map((p) => ({ ...p }));
-    this.faultLog = s.faults.map((f) => ({ ...f }));
+    this.log.restoreFaults(s.faults);
     this.st = { ...s.stats };
     this.irqLevel = s.irqLevel;
     this.mirror();

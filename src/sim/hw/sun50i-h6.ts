@@ -4,7 +4,8 @@ import { BusError, type MmioRegion } from '../mem/bus';
 import { defineBlock, RegisterFile, type FieldSpec, type RegSpec, type WriteEvent } from '../regs/dsl';
 import { KeyedCache } from './keyed-cache';
 import type { IommuFactory } from './registry';
-import { EvictionLog, Tlb, type TlbLine } from './tlb';
+import { ModelLog } from './model-log';
+import { Tlb, type EvictionLog, type TlbLine } from './tlb';
 import {
   PERM_READ,
   PERM_WRITE,
@@ -212,7 +213,6 @@ interface H6Snapshot {
 }
 
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
-const MAX_FAULTS = 4096;
 
 /**
  * The Allwinner H6 IOMMU (hardware-facts §1). Translation: micro-TLB of the master, then the macro-TLB,
@@ -233,12 +233,11 @@ export class Sun50iH6Iommu implements IommuModel {
   private readonly cacheInvalidDte: boolean;
 
   private micro: Tlb[];
-  private evictions: EvictionLog[] = [];
   private macro: Tlb;
   private ptw: KeyedCache<PtwEntry>;
   private powered = true;
   private pending: Pending[] = [];
-  private faultLog: Fault[] = [];
+  private readonly log: ModelLog;
   private st: IommuStats = { hits: 0, misses: 0, walks: 0, faults: 0 };
   private irqLevel = false;
   /** Device names by master ID, learnt from the masters that translate. */
@@ -277,11 +276,8 @@ export class Sun50iH6Iommu implements IommuModel {
     this.busyCycles = typeof o.invalidateCycles === 'number' ? o.invalidateCycles : 0;
     this.cacheInvalidDte = o.cacheInvalidDte !== false;
     const microEntries = typeof o.microTlbEntries === 'number' ? o.microTlbEntries : 16;
-    const log = (level: string): EvictionLog => {
-      const l = new EvictionLog(ctx.clock, ctx.trace, cfg.name, level);
-      this.evictions.push(l);
-      return l;
-    };
+    this.log = new ModelLog(ctx, cfg.name);
+    const log = (level: string): EvictionLog => this.log.evictions(level);
     this.micro = H6_MASTERS.map((_, m) => {
       const ev = log(`micro${m}`);
       return new Tlb({ level: `micro${m}`, capacity: microEntries, rng: ctx.rng, evictions: ev });
@@ -421,7 +417,7 @@ export class Sun50iH6Iommu implements IommuModel {
     // Clear only the bits of this command: a second command may still be busy in the same register.
     const still = this.pending.filter((q) => q.reg === p.reg).reduce((a, q) => a | q.bits, 0);
     this.regs.set(p.reg, this.regs.get(p.reg) & ~(p.bits & ~still));
-    this.flushEvictions();
+    this.log.flushEvictions();
     this.ctx.trace.emit({ time: this.ctx.clock.now(), cat: 'inval', name: what, track: this.name, args: { dropped: n } });
   }
 
@@ -575,10 +571,7 @@ export class Sun50iH6Iommu implements IommuModel {
       this.updateIrq();
     }
     this.st.faults++;
-    this.faultLog.push(f);
-    if (this.faultLog.length > MAX_FAULTS) this.faultLog.shift();
-    this.flushEvictions();
-    this.ctx.trace.emit({ time: f.time, cat: 'fault', name: reason, track: this.name, args: { iova: hex(iova), master: master.name, access, reason } });
+    this.log.fault(f, { iova: hex(iova), master: master.name, access, reason });
     // A powered-off IOMMU is the power-management checker's to report (dma-while-suspended).
     if (reason !== 'powered-off') {
       this.ctx.findings.report({
@@ -591,13 +584,8 @@ export class Sun50iH6Iommu implements IommuModel {
     return { ok: false, fault: f };
   }
 
-  /** Emit pending eviction batches (before other events, and whenever someone looks). */
-  private flushEvictions(): void {
-    for (const e of this.evictions) e.flush();
-  }
-
   tlb(): TlbEntry[] {
-    this.flushEvictions();
+    this.log.flushEvictions();
     const attrs = (l: TlbLine): Record<string, number> => ({ aci: l.aux });
     const out: TlbEntry[] = [];
     this.micro.forEach((t, m) => {
@@ -619,7 +607,7 @@ export class Sun50iH6Iommu implements IommuModel {
   }
 
   walkCache(): WalkCacheEntry[] {
-    this.flushEvictions();
+    this.log.flushEvictions();
     return this.ptw
       .entries()
       .sort(([a], [b]) => a - b)
@@ -627,7 +615,7 @@ export class Sun50iH6Iommu implements IommuModel {
   }
 
   faults(): Fault[] {
-    return this.faultLog.map((f) => ({ ...f }));
+    return this.log.faults();
   }
 
   stats(): IommuStats {
@@ -653,7 +641,7 @@ export class Sun50iH6Iommu implements IommuModel {
   }
 
   snapshot(): H6Snapshot {
-    this.flushEvictions();
+    this.log.flushEvictions();
     return {
       powered: this.powered,
       regs: this.regs.snapshot(),
@@ -677,7 +665,7 @@ export class Sun50iH6Iommu implements IommuModel {
     this.macro.restore(s.macro);
     this.ptw.restore(s.ptw);
     this.pending = s.pending.map((p) => ({ ...p }));
-    this.faultLog = s.faults.map((f) => ({ ...f }));
+    this.log.restoreFaults(s.faults);
     this.st = { ...s.stats };
     this.pmu = s.pmu.slice();
     this.names = s.names.slice();
