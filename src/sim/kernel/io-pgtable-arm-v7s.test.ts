@@ -24,7 +24,7 @@ import {
   type IoPgtableVariant,
 } from './io-pgtable';
 import { armV7sAllocPgtable } from './io-pgtable-arm-v7s';
-import { PgtableChecker, TestTableAllocator, interleave, recordingEnv, mapRange, unmapRange, type Extent, type GenOp, type PgtableUnderTest } from './io-pgtable-testkit';
+import { PgtableChecker, TestTableAllocator, interleave, recordingEnv, mapRange, selftestPageSizes, unmapRange, type Extent, type GenOp, type PgtableUnderTest } from './io-pgtable-testkit';
 import { busPort } from './port';
 
 const RAM_BASE = 0x40000000;
@@ -272,35 +272,12 @@ const tr = (h: Harness, iova: number): number => runOp(h.ops.iovaToPhys(iova));
 describe('io-pgtable-arm-v7s: upstream selftest behaviour', () => {
   it('maps and translates every page size; -EEXIST over a mapping; partial unmaps keep the rest; remap; full unmap; no leaks', () => {
     const h = harness();
-    const base = (i: number): number => 0x20000000 + i * 2 * SZ_16M;
-    const pa = (i: number): number => 0x80000000 + i * SZ_16M;
-    SIZES.forEach((s, i) => {
-      expect(runOp(h.ops.mapPages(base(i), pa(i), s, 1, RW | IOMMU_CACHE, 'GFP_KERNEL'))).toEqual({ ret: 0, mapped: s });
-      for (const off of [0, 42, s / 2, s - 1]) {
-        expect(tr(h, base(i) + off)).toBe(pa(i) + off);
-        expect(h.walker.walk(base(i) + off)?.pa).toBe(pa(i) + off);
-      }
-      for (const t of SIZES.filter((t) => t <= s)) {
-        expect(runOp(h.ops.mapPages(base(i), pa(i), t, 1, RW, 'GFP_KERNEL')).ret).toBe(-EEXIST);
-      }
-    });
-    SIZES.forEach((s, i) => {
-      if (s === SZ_4K) return;
-      const hole = base(i) + s / 2;
-      expect(runOp(h.ops.unmapPages(hole, SZ_4K, 1, null))).toBe(SZ_4K);
-      expect(tr(h, hole)).toBe(0);
-      expect(h.walker.walk(hole)).toBeNull();
-      for (const off of [0, s / 2 - 1, s / 2 + SZ_4K, s - 1]) expect(tr(h, base(i) + off)).toBe(pa(i) + off);
-      expect(runOp(h.ops.mapPages(hole, pa(i) + s / 2, SZ_4K, 1, RW, 'GFP_KERNEL')).ret).toBe(0);
-      expect(tr(h, hole + 7)).toBe(pa(i) + s / 2 + 7);
-    });
-    SIZES.forEach((s, i) => {
-      expect(runOp(h.ops.unmapPages(base(i), s, 1, null))).toBe(s);
-      for (const off of [0, s / 2, s - 1]) expect(tr(h, base(i) + off)).toBe(0);
-    });
-    expect(h.walker.enumerate().leaves).toEqual([]);
-    runOp(h.ops.free());
-    expect(h.alloc.live.size).toBe(0);
+    expect(h.put.sizes).toEqual(SIZES);
+    selftestPageSizes(
+      h.put,
+      (i) => 0x20000000 + i * 2 * SZ_16M,
+      (i) => 0x80000000 + i * SZ_16M,
+    );
   });
 
   it('rejects bad arguments: -ERANGE, -EINVAL, -ENOMEM, unmap of nothing', () => {
