@@ -4,10 +4,11 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { SessionHost } from '../../src/main/host/host';
 import { startWebServer, type WebServer } from '../../src/main/web/server';
+import { launchChromium } from '../support/chromium';
 
 export const RENDERER_DIR = fileURLToPath(new URL('../../out/renderer', import.meta.url));
 export const SHOTS = fileURLToPath(new URL('../../test-results', import.meta.url));
@@ -25,10 +26,7 @@ export async function openConsole(): Promise<Rig> {
   mkdirSync(SHOTS, { recursive: true });
   const host = await SessionHost.create();
   const server = await startWebServer({ host: '127.0.0.1', port: 0, rendererDir: RENDERER_DIR, session: host });
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  const browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
   const page = await context.newPage();
   const errors: string[] = [];
