@@ -9,6 +9,7 @@ export default defineConfig({
           name: 'unit',
           include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts', 'test/scenario/**/*.test.ts'],
           testTimeout: 60_000,
+          globalSetup: ['test/support/unit-setup.ts'],
         },
       },
       {

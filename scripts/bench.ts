@@ -10,7 +10,10 @@
  * ratio 2 to 4 points.
  */
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -20,6 +23,7 @@ import { makeRig, RAM_BASE } from '../src/sim/kernel/testing/fake-iommu';
 import { presetSoc } from '../src/sim/kernel/testing/presets';
 import { benchIoPgtable } from '../src/sim/kernel/io-pgtable-bench';
 import { benchIommuDrivers } from '../src/sim/kernel/drivers/iommu-driver-bench';
+import { ensureBuilt } from './node-build.mjs';
 
 interface Result {
   name: string;
@@ -38,6 +42,7 @@ const group = groupArg >= 0 ? process.argv[groupArg + 1] : undefined;
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 const RUNS = 5;
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1 << 20;
 
 const median = (xs: number[]): number => {
@@ -255,6 +260,46 @@ async function drivers(): Promise<void> {
   for (const r of medianCases('driver', 3, () => benchIommuDrivers(20_000))) report(r);
 }
 
+// ---- CLI cold start: the built CLI running a one-test script, beside `node -e 0` ----
+
+/** Wall seconds and peak RSS (MB, worker threads included) of one process, read by a preload at exit. */
+function processCost(args: string[]): { wall: number; rssMb: number } {
+  const rssFile = join(tmpdir(), `soc-console-bench-rss-${process.pid}`);
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, ['--import', pathToFileURL(join(ROOT, 'scripts', 'bench-rss.mjs')).href, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, SOC_CONSOLE_BENCH_RSS: rssFile },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const wall = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`bench: ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.toString()}`);
+  const rssMb = Number(readFileSync(rssFile, 'utf8')) / 1024;
+  rmSync(rssFile, { force: true });
+  return { wall, rssMb };
+}
+
+async function cli(): Promise<void> {
+  await ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'soc-console-bench-'));
+  const script = join(dir, 'trivial.ts');
+  writeFileSync(script, "import { test, expect } from 'soc-console';\ntest('trivial', () => expect(1).toBe(1));\n");
+  const cliArgs = [join(ROOT, 'scripts', 'run-node.mjs'), 'bringup', '--soc', join(ROOT, 'resources', 'socs', 'sun50i-h6.soc.json'), script];
+  const base: { wall: number; rssMb: number }[] = [];
+  const run: { wall: number; rssMb: number }[] = [];
+  processCost(cliArgs);
+  for (let i = 0; i < RUNS; i++) {
+    base.push(processCost(['-e', '0']));
+    run.push(processCost(cliArgs));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const wall = median(run.map((x) => x.wall));
+  const baseWall = median(base.map((x) => x.wall));
+  const rss = median(run.map((x) => x.rssMb));
+  const baseRss = median(base.map((x) => x.rssMb));
+  report({ name: 'cli-cold-start-wall (trivial script)', ops: 1, seconds: wall, rate: wall, unit: 's', baseline: baseWall, ratio: wall / baseWall });
+  report({ name: 'cli-cold-start-peak-rss', ops: 1, seconds: wall, rate: rss, unit: 'MB', baseline: baseRss, ratio: rss / baseRss });
+}
+
 const GROUPS: Record<string, () => Promise<void>> = {
   ram: async () => report(ramHeap()),
   'tlb-hit': async () => report(tlbHits()),
@@ -263,6 +308,7 @@ const GROUPS: Record<string, () => Promise<void>> = {
   kernel,
   'io-pgtable': ioPgtable,
   drivers,
+  cli,
 };
 
 if (group !== undefined) {

@@ -9,6 +9,7 @@ import { expect } from 'vitest';
 import { SessionHost } from '../../src/main/host/host';
 import { startWebServer, type WebServer } from '../../src/main/web/server';
 import { launchChromium } from '../support/chromium';
+import { BUILT_SIM_WORKER } from '../support/cli';
 
 export const RENDERER_DIR = fileURLToPath(new URL('../../out/renderer', import.meta.url));
 export const SHOTS = fileURLToPath(new URL('../../test-results', import.meta.url));
@@ -24,7 +25,7 @@ export interface Rig {
 
 export async function openConsole(): Promise<Rig> {
   mkdirSync(SHOTS, { recursive: true });
-  const host = await SessionHost.create();
+  const host = await SessionHost.create({ worker: BUILT_SIM_WORKER });
   const server = await startWebServer({ host: '127.0.0.1', port: 0, rendererDir: RENDERER_DIR, session: host });
   const browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
@@ -48,7 +49,7 @@ export async function openConsole(): Promise<Rig> {
   };
 }
 
-/** expect.poll with room for the first load (the worker compiles the engine under tsx). */
+/** expect.poll with room for the first load on a loaded machine. */
 export const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: 30_000 });
 
 /** Replace the editor's text by pasting, so Monaco does not re-indent it. */

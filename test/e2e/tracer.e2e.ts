@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium';
+import { BUILT_SIM_WORKER } from '../support/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionHost } from '../../src/main/host/host';
 import { startWebServer, type WebServer } from '../../src/main/web/server';
@@ -27,7 +28,7 @@ const FAILING = `test('fails on purpose', async () => {
 });
 `;
 
-/** expect.poll with room for the first load: the host's worker compiles the engine under tsx. */
+/** expect.poll with room for the first load on a loaded machine. */
 const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: 30_000 });
 
 let host: SessionHost;
@@ -38,7 +39,7 @@ const pageErrors: string[] = [];
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  host = await SessionHost.create();
+  host = await SessionHost.create({ worker: BUILT_SIM_WORKER });
   server = await startWebServer({ host: '127.0.0.1', port: 0, rendererDir: RENDERER_DIR, session: host });
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1440, height: 900 } });

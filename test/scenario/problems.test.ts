@@ -4,18 +4,14 @@
  * of its usage line). Each must exit 0; the problem scenarios must also type-check against the
  * .d.ts the console generates for their preset. Plus the CLI's exit codes for a failing test, a bad config and an endless loop.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/sim/session';
+import { ROOT, runCli } from '../support/cli';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
-const CLI = join(ROOT, 'src', 'main', 'cli', 'bringup.ts');
 const EXAMPLES = join(ROOT, 'resources', 'examples');
 
 function scripts(dir: string): string[] {
@@ -29,20 +25,7 @@ function presetOf(file: string): string {
   return join(ROOT, 'resources', 'socs', `${m[1]}.soc.json`);
 }
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<CliRun> {
-  return new Promise((resolve) => {
-    execFile(TSX, [CLI, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 /** Type errors of a script against the generated script API for a preset. */
 function typeErrors(script: string, preset: string): string[] {

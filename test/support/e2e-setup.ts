@@ -1,6 +1,7 @@
+import { ensureBuilt } from '../../scripts/node-build.mjs';
 import { chromiumPath } from './chromium';
 
-/** Unpack the browser once, before any e2e file starts its clock. */
+/** Unpack the browser and build out/node once, before any e2e file starts its clock. */
 export default async function setup(): Promise<void> {
-  await chromiumPath();
+  await Promise.all([chromiumPath(), ensureBuilt()]);
 }

@@ -4,8 +4,9 @@
  * the engine; here the CLI's options, exit codes and reports are.)
  */
 import { describe, expect, it } from 'vitest';
-import type { LoadConfigResult, ScriptRunRequest, ScriptRunResult, SessionEvent } from '../../shared/session-api';
+import type { LoadConfigResult, ScriptError, ScriptRunRequest, ScriptRunResult, SessionEvent } from '../../shared/session-api';
 import { runScript } from '../../sim/script/run';
+import { transpileScript } from '../../sim/script/transpile';
 import { scriptApiDts } from '../../sim/script/api-types';
 import { bringup, type CliDeps, type CliSession } from './bringup';
 
@@ -30,6 +31,11 @@ class FakeHost implements CliSession {
       onOutput: (stream, text) => this.listeners.forEach((l) => l({ type: 'output', runId, stream, text })),
     });
     return { runId, ...out };
+  }
+
+  async checkScript(source: string, fileName: string): Promise<ScriptError | null> {
+    const t = transpileScript(source, fileName);
+    return t.ok ? null : t.error;
   }
 
   async scriptTypes(): Promise<string> {

@@ -12,13 +12,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { LoadConfigResult, ScriptRunRequest, ScriptRunResult, SessionEvent } from '../../shared/session-api';
+import type { LoadConfigResult, ScriptError, ScriptRunRequest, ScriptRunResult, SessionEvent } from '../../shared/session-api';
 import { REPORTERS, report, type FileRun, type ReporterName } from '../../sim/script/reporters';
-import { transpileScript } from '../../sim/script/transpile';
 
 /** What the CLI needs of the session host. */
 export interface CliSession {
   loadConfig(text: string, file: string): Promise<LoadConfigResult>;
+  /** A script's syntax error, or null: the same check a run starts with. */
+  checkScript(source: string, fileName: string): Promise<ScriptError | null>;
   runScript(req: ScriptRunRequest): Promise<ScriptRunResult>;
   scriptTypes(): Promise<string>;
   onEvent(listener: (e: SessionEvent) => void): () => void;
@@ -117,11 +118,6 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
     opts = parseOptions(argv);
     configText = await readInput(deps, opts.soc, 'SoC config');
     for (const file of opts.scripts) scripts.push({ file, source: await readInput(deps, file, 'script') });
-    // Syntax is checked here, before anything runs, so a typo is bad input (exit 2), not a failure.
-    for (const s of scripts) {
-      const tr = transpileScript(s.source, s.file);
-      if (!tr.ok) throw new BadInput(`${tr.error.file}:${tr.error.line ?? 1}:${tr.error.column ?? 1}: syntax error: ${tr.error.message}`);
-    }
   } catch (e) {
     if (!(e instanceof BadInput)) throw e;
     deps.stderr(`bringup: ${e.message}\n${USAGE}\n`);
@@ -130,6 +126,15 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
 
   const session = await deps.createSession();
   try {
+    // Syntax is checked before anything runs, so a typo is bad input (exit 2), not a failure. The
+    // worker checks it: it loads the TypeScript transpiler anyway, and this process then need not.
+    for (const s of scripts) {
+      const err = await session.checkScript(s.source, s.file);
+      if (err) {
+        deps.stderr(`bringup: ${err.file}:${err.line ?? 1}:${err.column ?? 1}: syntax error: ${err.message}\n${USAGE}\n`);
+        return EXIT_BAD_INPUT;
+      }
+    }
     const loaded = await session.loadConfig(configText, opts.soc);
     if (!loaded.ok) {
       for (const err of loaded.errors) deps.stderr(`${err.file}${err.line !== undefined ? `:${err.line}` : ''}: ${err.path || '(root)'}: ${err.message}\n`);

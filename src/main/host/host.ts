@@ -12,6 +12,7 @@ import type {
   PageTableQuery,
   ReplayRequest,
   ReplayToResult,
+  ScriptError,
   ScriptRunRequest,
   ScriptRunResult,
   SessionApi,
@@ -209,6 +210,11 @@ export class SessionHost implements SessionApi {
 
   scriptTypes(): Promise<string> {
     return this.call((api) => api.scriptTypes());
+  }
+
+  /** A script's syntax error, or null; host-local (the CLI's), not part of the session API. */
+  checkScript(source: string, fileName: string): Promise<ScriptError | null> {
+    return this.call((api) => api.checkScript(source, fileName));
   }
 
   findings(): ReturnType<SessionApi['findings']> {

@@ -3,6 +3,7 @@ import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Session } from '../../sim/session';
+import { transpileScript } from '../../sim/script/transpile';
 import { WorkerExplorePool } from './explore-pool';
 import type { WorkerApi, WorkerPush } from './worker-api';
 
@@ -26,6 +27,10 @@ const api: WorkerApi = {
   writeRegister: async (b, r, v) => session.writeRegister(b, r, v),
   readMemory: async (pa, len, view) => session.readMemory(pa, len, view),
   runScript: async (req, runId) => session.runScript(req, runId),
+  checkScript: async (source, fileName) => {
+    const t = transpileScript(source, fileName);
+    return t.ok ? null : t.error;
+  },
   replayTo: async (req) => session.replayTo(req),
   scriptTypes: async () => session.scriptTypes(),
   findings: async () => session.findings(),

@@ -1,4 +1,4 @@
-import type { ScriptRunRequest, ScriptRunResult, SessionApi, SessionEvent } from '../../shared/session-api';
+import type { ScriptError, ScriptRunRequest, ScriptRunResult, SessionApi, SessionEvent } from '../../shared/session-api';
 
 /**
  * What the sim worker exposes over Comlink: the session API minus what only the host can do
@@ -7,6 +7,8 @@ import type { ScriptRunRequest, ScriptRunResult, SessionApi, SessionEvent } from
 export type WorkerApi = Omit<SessionApi, 'listPresets' | 'loadPreset' | 'stopScript' | 'runScript' | 'configSchema'> & {
   /** The host numbers runs, so ids stay unique across worker restarts. */
   runScript(req: ScriptRunRequest, runId: number): Promise<ScriptRunResult>;
+  /** A script's syntax error, or null (the CLI checks every script before running any). */
+  checkScript(source: string, fileName: string): Promise<ScriptError | null>;
 };
 
 /** Messages the worker posts beside Comlink's traffic (Comlink ignores messages without an id). */

@@ -3,7 +3,9 @@
  * starts a session host and serves out/renderer plus the session API on 127.0.0.1.
  */
 import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { SessionHost } from '../host/host';
+import { resourcesDir } from '../host/resources';
 import { startWebServer, type WebServer } from './server';
 
 export { startWebServer, type WebServer, type WebServerOptions, type WebSession } from './server';
@@ -33,8 +35,9 @@ export async function serveWebMode(port: number, rendererDir = defaultRendererDi
   }
 }
 
+/** out/renderer beside resources/, found the same way from the source (tsx) and from out/node. */
 function defaultRendererDir(): string {
-  return fileURLToPath(new URL('../../../out/renderer', import.meta.url));
+  return join(dirname(resourcesDir()), 'out', 'renderer');
 }
 
 async function main(): Promise<void> {
