@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, session, type FileFilter, type IpcMainInvokeEvent, type MenuItemConstructorOptions, type Session } from 'electron';
-import { FILE_CHANNELS, MAX_FILE_TEXT, validateOpen, validateSave, type MenuCommand, type PickedFile } from '../../shared/files-api';
+import { FILE_CHANNELS, fileTooLarge, validateOpen, validateSave, type MenuCommand, type PickedFile } from '../../shared/files-api';
 import { validateCall, type SessionMethod } from '../../shared/session-api';
 import { writeFileAtomic } from '../host/files';
 import { SessionHost } from '../host/host';
@@ -49,7 +49,8 @@ function lockDown(s: Session): void {
 }
 
 async function readText(path: string): Promise<string> {
-  if ((await stat(path)).size > MAX_FILE_TEXT) throw new Error(`${basename(path)} is larger than 16 MiB`);
+  const tooLarge = fileTooLarge(basename(path), (await stat(path)).size);
+  if (tooLarge) throw new Error(tooLarge);
   return readFile(path, 'utf8');
 }
 
