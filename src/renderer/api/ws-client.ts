@@ -50,9 +50,11 @@ export function createWsClient(url: string, onState: (s: ConnectionState) => voi
     ws.onmessage = (m) => {
       if (typeof m.data === 'string') onMessage(m.data);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (current === ws) current = null;
-      for (const p of pending.values()) p.reject(new Error('connection to the session host was lost'));
+      // The server names why it closed a connection (a message over its size limit, a flood).
+      const lost = new Error(ev.reason ? `the session host closed the connection: ${ev.reason}` : 'connection to the session host was lost');
+      for (const p of pending.values()) p.reject(lost);
       pending.clear();
       onState(everConnected ? 'reconnecting' : 'connecting');
       setTimeout(connect, backoff);

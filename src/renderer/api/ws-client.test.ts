@@ -1,0 +1,48 @@
+/** The WebSocket transport's failure messages, against a scripted stand-in for the browser's WebSocket. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWsClient } from './ws-client';
+
+class ScriptedSocket {
+  static last: ScriptedSocket | null = null;
+  onopen: (() => void) | null = null;
+  onmessage: ((m: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  sent: string[] = [];
+  constructor(readonly url: string) {
+    ScriptedSocket.last = this;
+  }
+  send(text: string): void {
+    this.sent.push(text);
+  }
+}
+
+const realWebSocket = globalThis.WebSocket;
+beforeAll(() => {
+  Object.assign(globalThis, { WebSocket: ScriptedSocket });
+});
+afterAll(() => {
+  Object.assign(globalThis, { WebSocket: realWebSocket });
+});
+
+describe('ws-client', () => {
+  it('a call in flight when the server closes the connection fails with the reason the server gave', async () => {
+    const api = createWsClient('ws://127.0.0.1:1/api', () => undefined);
+    const ws = ScriptedSocket.last!;
+    ws.onopen!();
+    const call = api.runScript({ source: 'x', fileName: 'a.ts' });
+    await Promise.resolve();
+    expect(ws.sent).toHaveLength(1);
+    ws.onclose!({ code: 1009, reason: 'message larger than 17.0 MiB' });
+    await expect(call).rejects.toThrow('the session host closed the connection: message larger than 17.0 MiB');
+  });
+
+  it('without a reason it says the connection was lost', async () => {
+    const api = createWsClient('ws://127.0.0.1:1/api', () => undefined);
+    const ws = ScriptedSocket.last!;
+    ws.onopen!();
+    const call = api.listPresets();
+    await Promise.resolve();
+    ws.onclose!({ code: 1006, reason: '' });
+    await expect(call).rejects.toThrow('connection to the session host was lost');
+  });
+});
