@@ -36,8 +36,9 @@ function trustedSender(e: IpcMainInvokeEvent, dev: string | undefined): boolean 
 
 /**
  * The console needs no camera, microphone, notification, HID, serial or USB access: every
- * permission request and check is denied. Responses get the web server's CSP (frame-ancestors
- * included, which a meta tag cannot carry) and X-Frame-Options.
+ * permission request and check is denied. HTTP responses (the dev server) get the web server's
+ * CSP (frame-ancestors included, which a meta tag cannot carry) and X-Frame-Options; Chromium
+ * runs no header hooks for file:// pages, which no web page may frame anyway.
  */
 function lockDown(s: Session): void {
   s.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
