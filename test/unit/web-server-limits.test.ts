@@ -33,6 +33,8 @@ afterEach(async () => {
 function client(server: WebServer): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api`, { origin: `http://127.0.0.1:${server.port}` });
+    // call() listens per request; the in-flight tests have dozens outstanding.
+    ws.setMaxListeners(100);
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
   });
@@ -57,6 +59,9 @@ const replies = (c: RawClient): RpcResponse[] => c.frames.filter((f) => f.opcode
 /** A session whose readMemory and loadConfig wait until released, so requests stay in flight. */
 class GatedSession extends FakeSession {
   private waiting: (() => void)[] = [];
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
   release(): void {
     for (const w of this.waiting.splice(0)) w();
   }
@@ -127,7 +132,7 @@ describe('web server: backpressure per connection', () => {
     for (const r of await Promise.all(answers.slice(0, 8))) expect(r).toMatchObject({ ok: true });
     // Once answered, the connection may send again.
     const later = call(ws, 100, 'readMemory', [0, 4, 'ram']);
-    await new Promise((r) => setTimeout(r, 10));
+    await expect.poll(() => session.waitingCount).toBe(1);
     session.release();
     expect(await later).toMatchObject({ ok: true });
     ws.close();
@@ -139,6 +144,7 @@ describe('web server: backpressure per connection', () => {
     const ws = await client(server);
     const text = 'x'.repeat(600 * 1024);
     const first = call(ws, 1, 'loadConfig', [text, 'a.soc.json']);
+    await expect.poll(() => session.waitingCount).toBe(1);
     const second = await call(ws, 2, 'loadConfig', [text, 'b.soc.json']);
     expect(second).toMatchObject({ ok: false, error: expect.stringMatching(/requests are still being answered \(limit 1\.0 MiB\)/) });
     session.release();
@@ -168,6 +174,8 @@ describe('web server: backpressure per connection', () => {
     for (const r of refused) expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/(queued for this connection and not yet read|server busy)/) });
 
     // Events cannot be refused: a client that lets twice the limit pile up is closed, with a reason.
+    good.close();
+    slow.socket.destroy();
     const stuck = await rawConnect(server.port);
     stuck.socket.pause();
     const text = 'y'.repeat(256 * 1024);
@@ -177,8 +185,8 @@ describe('web server: backpressure per connection', () => {
     }
     stuck.socket.resume();
     expect(await stuck.closed).toEqual({ code: 1008, reason: 'the client does not read its replies' });
-    expect(await call(good, 2000, 'listPresets', [])).toMatchObject({ ok: true });
-    good.close();
-    slow.socket.destroy();
+    const after = await client(server);
+    expect(await call(after, 2000, 'listPresets', [])).toMatchObject({ ok: true });
+    after.close();
   });
 });
