@@ -369,6 +369,12 @@ function base64ToBytes(s: string): Uint8Array {
   return out;
 }
 
+/**
+ * The largest WebSocket message the web server accepts: a 16 MiB script or config plus its JSON
+ * escaping, within reason. The client checks before it sends; the server closes a connection past it.
+ */
+export const MAX_MESSAGE_BYTES = 17 * 1024 * 1024;
+
 /** Wire messages of the RPC transports. */
 export type RpcRequest = { id: number; method: SessionMethod; args: unknown[] };
 export type RpcResponse = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };

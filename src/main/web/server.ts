@@ -8,6 +8,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   decodeJson,
   encodeJson,
+  MAX_MESSAGE_BYTES,
   validateCall,
   type RpcPush,
   type RpcResponse,
@@ -77,8 +78,7 @@ const MIME: Record<string, string> = {
   '.d.ts': 'text/plain; charset=utf-8',
 };
 
-/** Scripts are the largest legitimate message; SESSION_METHODS caps a source at 16 MiB. */
-export const MAX_MESSAGE_BYTES = 17 * 1024 * 1024;
+export { MAX_MESSAGE_BYTES };
 
 const MiB = (n: number): string => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 
