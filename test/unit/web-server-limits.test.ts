@@ -14,10 +14,10 @@ import { closeFrame, frame, OP, rawConnect, type RawClient } from '../support/ra
 
 const open: { server: WebServer; dir: string }[] = [];
 
-async function serve(session = new FakeSession(), limits?: Partial<ConnectionLimits>): Promise<WebServer> {
+async function serve(session = new FakeSession(), limits?: Partial<ConnectionLimits>, maxConnections?: number): Promise<WebServer> {
   const dir = mkdtempSync(join(tmpdir(), 'soc-web-'));
   writeFileSync(join(dir, 'index.html'), '<!doctype html><title>t</title>');
-  const server = await startWebServer({ host: '127.0.0.1', port: 0, rendererDir: dir, session, limits });
+  const server = await startWebServer({ host: '127.0.0.1', port: 0, rendererDir: dir, session, limits, maxConnections });
   open.push({ server, dir });
   return server;
 }
@@ -117,6 +117,19 @@ describe('web server: a bad frame drops only its own connection', () => {
     const good = await client(server);
     expect(await call(good, 1, 'listPresets', [])).toMatchObject({ ok: true });
     good.close();
+  });
+});
+
+describe('web server: connections', () => {
+  it('refuses connections beyond its limit with 503, and takes one again when a client leaves', async () => {
+    const server = await serve(new FakeSession(), undefined, 2);
+    const a = await client(server);
+    const b = await client(server);
+    await expect(client(server)).rejects.toThrow(/503/);
+    expect(await call(b, 1, 'listPresets', [])).toMatchObject({ ok: true });
+    a.close();
+    await expect.poll(async () => client(server).then((c) => (c.close(), 'open'), (e: Error) => e.message)).toBe('open');
+    b.close();
   });
 });
 

@@ -33,6 +33,8 @@ export interface WebServerOptions {
   session: WebSession;
   /** Per-connection limits; the defaults suit the console (tests make them small). */
   limits?: Partial<ConnectionLimits>;
+  /** Open WebSocket connections at most (each may hold its limits' worth of memory); default 32. */
+  maxConnections?: number;
 }
 
 /** What one WebSocket client may make the server hold for it; beyond, requests are refused. */
@@ -125,6 +127,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   });
 
   const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const maxConnections = opts.maxConnections ?? 32;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, WebSocket: ApiSocket });
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -136,6 +139,11 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     const origin = req.headers.origin ?? '';
     if (path !== '/api' || !allowedHosts.has(hostHeader) || origin !== `http://${hostHeader}`) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    if (wss.clients.size >= maxConnections) {
+      const text = `the session host has ${wss.clients.size} connections open, its limit`;
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
