@@ -26,7 +26,7 @@ export default defineConfig({
       // it cannot load chunks of its own. One CommonJS file, out/preload/index.cjs, which main loads.
       rolldownOptions: {
         input: { index: resolve(root, 'electron/preload.ts') },
-        output: { format: 'cjs', entryFileNames: '[name].cjs', inlineDynamicImports: true },
+        output: { format: 'cjs', entryFileNames: '[name].cjs', codeSplitting: false },
       },
     },
   },
