@@ -22,7 +22,12 @@ export default defineConfig({
   preload: {
     build: {
       outDir: 'out/preload',
-      rolldownOptions: { input: { index: resolve(root, 'electron/preload.ts') } },
+      // A sandboxed preload is run as a classic script with a small require(): it cannot be ESM, and
+      // it cannot load chunks of its own. One CommonJS file, out/preload/index.cjs, which main loads.
+      rolldownOptions: {
+        input: { index: resolve(root, 'electron/preload.ts') },
+        output: { format: 'cjs', entryFileNames: '[name].cjs', codeSplitting: false },
+      },
     },
   },
   renderer: {

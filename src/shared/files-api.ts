@@ -37,6 +37,15 @@ export const FILE_CHANNELS = {
 /** The largest file the console reads or writes (a session carries a config and a script). */
 export const MAX_FILE_TEXT = 16 * 1024 * 1024;
 
+/**
+ * Why a file of this size is not opened, or null. Checked before reading (web-mode uploads, files
+ * in Electron): a larger config or session would not fit the session API's message limit anyway.
+ */
+export function fileTooLarge(name: string, size: number): string | null {
+  // Rounded up: a file just over the limit must not read as "16.0 MiB".
+  return size > MAX_FILE_TEXT ? `${name} is ${(Math.ceil(size / (1024 * 1024 / 10)) / 10).toFixed(1)} MiB; the console opens files of at most 16 MiB` : null;
+}
+
 /** A suggested file name: a base name only, nothing that could steer the dialog to a path. */
 const plainName = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 255 && /^[A-Za-z0-9._ -]+$/.test(v) && !/^\.+$/.test(v);
 

@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { decodeJson, encodeJson, type RpcPush, type RpcResponse } from '../../src/shared/session-api';
-import { CSP } from '../../src/main/web/csp';
+import { CSP, CSP_META } from '../../src/main/web/csp';
 import { startWebServer, type WebServer } from '../../src/main/web/server';
 import { FakeSession } from '../support/fake-session';
 
@@ -114,6 +114,21 @@ describe('web server: static files', () => {
     expect(index.headers['content-type']).toMatch(/^text\/html/);
     expect(index.headers['content-security-policy']).toBe(CSP);
     expect((await get('/x.wasm')).headers['content-type']).toBe('application/wasm');
+  });
+
+  it('cannot be framed by another page: frame-ancestors none and X-Frame-Options DENY', async () => {
+    for (const path of ['/', '/x.wasm', '/missing.js']) {
+      const r = await get(path);
+      expect(r.headers['x-frame-options']).toBe('DENY');
+    }
+    expect((await get('/')).headers['content-security-policy']).toMatch(/(^|; )frame-ancestors 'none'(;|$)/);
+  });
+
+  it("the renderer's CSP meta tag is the header's policy less frame-ancestors (which a meta tag cannot carry)", () => {
+    const html = readFileSync(new URL('../../src/renderer/index.html', import.meta.url), 'utf8');
+    const meta = /http-equiv="Content-Security-Policy"\s+content="([^"]+)"/.exec(html);
+    expect(meta?.[1]).toBe(CSP_META);
+    expect(CSP).toBe(`${CSP_META}; frame-ancestors 'none'`);
   });
 
   it('stays inside the renderer folder and refuses foreign Host headers', async () => {

@@ -6,40 +6,65 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { app, BrowserWindow, dialog, ipcMain, Menu, type FileFilter, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
-import { FILE_CHANNELS, MAX_FILE_TEXT, validateOpen, validateSave, type MenuCommand, type PickedFile } from '../../shared/files-api';
+import { app, BrowserWindow, dialog, ipcMain, Menu, session, type FileFilter, type IpcMainInvokeEvent, type MenuItemConstructorOptions, type Session } from 'electron';
+import { FILE_CHANNELS, fileTooLarge, validateOpen, validateSave, type MenuCommand, type PickedFile } from '../../shared/files-api';
 import { validateCall, type SessionMethod } from '../../shared/session-api';
 import { writeFileAtomic } from '../host/files';
 import { SessionHost } from '../host/host';
+import { CSP } from '../web/csp';
 import { addRecent, parseRecent, recentLabel, type RecentEntry, type RecentKind } from './recent';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rendererIndex = join(here, '../renderer/index.html');
+/** The build emits the preload as CommonJS (electron.vite.config.ts): a sandboxed preload cannot be ESM. */
+const preloadScript = join(here, '../preload/index.cjs');
 
 const FILTERS: Record<RecentKind, FileFilter[]> = {
   config: [{ name: 'SoC config', extensions: ['json'] }],
   session: [{ name: 'SoC Console session', extensions: ['json'] }],
 };
 
-function trustedSender(e: IpcMainInvokeEvent): boolean {
+/** The dev server's URL (electron-vite dev); a packaged app loads only its own files, whatever the environment says. */
+function devRendererUrl(): string | undefined {
+  return app.isPackaged ? undefined : process.env.ELECTRON_RENDERER_URL || undefined;
+}
+
+function trustedSender(e: IpcMainInvokeEvent, dev: string | undefined): boolean {
   const url = e.senderFrame?.url ?? '';
-  const dev = process.env.ELECTRON_RENDERER_URL;
   return url.startsWith(pathToFileURL(rendererIndex).href) || (dev !== undefined && url.startsWith(dev));
 }
 
+/**
+ * The console needs no camera, microphone, notification, HID, serial or USB access: every
+ * permission request and check is denied. HTTP responses (the dev server) get the web server's
+ * CSP (frame-ancestors included, which a meta tag cannot carry) and X-Frame-Options; Chromium
+ * runs no header hooks for file:// pages, which no web page may frame anyway.
+ */
+function lockDown(s: Session): void {
+  s.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
+  s.setPermissionCheckHandler(() => false);
+  s.setDevicePermissionHandler(() => false);
+  s.webRequest.onHeadersReceived((details, callback) => {
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP], 'X-Frame-Options': ['DENY'] } });
+  });
+}
+
 async function readText(path: string): Promise<string> {
-  if ((await stat(path)).size > MAX_FILE_TEXT) throw new Error(`${basename(path)} is larger than 16 MiB`);
+  const tooLarge = fileTooLarge(basename(path), (await stat(path)).size);
+  if (tooLarge) throw new Error(tooLarge);
   return readFile(path, 'utf8');
 }
 
 async function main(): Promise<void> {
   await app.whenReady();
+  const dev = devRendererUrl();
+  lockDown(session.defaultSession);
   const host = await SessionHost.create();
   const recentFile = join(app.getPath('userData'), 'recent-files.json');
   let recent: RecentEntry[] = parseRecent(await readFile(recentFile, 'utf8').catch(() => '[]'));
 
   ipcMain.handle('soc:call', async (e, method: unknown, args: unknown) => {
-    if (!trustedSender(e)) throw new Error('IPC from an untrusted frame');
+    if (!trustedSender(e, dev)) throw new Error('IPC from an untrusted frame');
     const problem = validateCall(method, args);
     if (problem) throw new Error(problem);
     const fn = host[method as SessionMethod] as (...a: unknown[]) => Promise<unknown>;
@@ -52,7 +77,7 @@ async function main(): Promise<void> {
     title: 'SoC Console',
     backgroundColor: '#14161a',
     webPreferences: {
-      preload: join(here, '../preload/index.cjs'),
+      preload: preloadScript,
       contextIsolation: true,
       sandbox: true,
       nodeIntegration: false,
@@ -106,7 +131,7 @@ async function main(): Promise<void> {
   // Renderer requests: each names no path; the dialog is the only way to one.
   const handle = <A extends unknown[]>(channel: string, validate: (args: unknown) => A | string, fn: (...a: A) => Promise<unknown>): void => {
     ipcMain.handle(channel, async (e, ...args: unknown[]) => {
-      if (!trustedSender(e)) throw new Error('IPC from an untrusted frame');
+      if (!trustedSender(e, dev)) throw new Error('IPC from an untrusted frame');
       const ok = validate(args);
       if (typeof ok === 'string') throw new Error(`${channel}: ${ok}`);
       return fn(...ok);
@@ -189,7 +214,7 @@ async function main(): Promise<void> {
   }
   buildMenu();
 
-  if (process.env.ELECTRON_RENDERER_URL) await win.loadURL(process.env.ELECTRON_RENDERER_URL);
+  if (dev) await win.loadURL(dev);
   else await win.loadFile(rendererIndex);
 
   app.on('window-all-closed', () => {

@@ -1,9 +1,9 @@
 /**
- * The renderer's Content-Security-Policy, sent as a header in web mode. It must stay identical to
- * the meta tag in src/renderer/index.html (the Electron build relies on the meta tag alone).
- * Monaco needs inline styles and may create blob: workers; the session API needs ws: to loopback.
+ * The renderer's Content-Security-Policy. CSP_META must stay identical to the meta tag in
+ * src/renderer/index.html (a test compares them). Monaco needs inline styles and may create blob:
+ * workers; the session API needs ws: to loopback.
  */
-export const CSP = [
+export const CSP_META = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self' 'unsafe-inline'",
@@ -12,3 +12,9 @@ export const CSP = [
   "img-src 'self' data:",
   "font-src 'self' data:",
 ].join('; ');
+
+/**
+ * What goes out as a header (web mode, and Electron's responses): the meta policy plus
+ * frame-ancestors, which only a header can carry, so no other page can frame the console.
+ */
+export const CSP = `${CSP_META}; frame-ancestors 'none'`;

@@ -8,6 +8,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   decodeJson,
   encodeJson,
+  MAX_MESSAGE_BYTES,
   validateCall,
   type RpcPush,
   type RpcResponse,
@@ -30,7 +31,31 @@ export interface WebServerOptions {
   /** The built renderer (out/renderer). */
   rendererDir: string;
   session: WebSession;
+  /** Per-connection limits; the defaults suit the console (tests make them small). */
+  limits?: Partial<ConnectionLimits>;
+  /** Open WebSocket connections at most (each may hold its limits' worth of memory); default 32. */
+  maxConnections?: number;
 }
+
+/** What one WebSocket client may make the server hold for it; beyond, requests are refused. */
+export interface ConnectionLimits {
+  /** Requests received and not yet answered. */
+  maxInFlight: number;
+  /** Bytes of those requests (a loadConfig or runScript carries up to 16 MiB of text). */
+  maxInFlightBytes: number;
+  /**
+   * Bytes sent to the client that its socket has not taken yet (ws bufferedAmount). Past it new
+   * requests and replies that would go beyond are refused; past twice it the client is not
+   * reading at all, and its connection is closed.
+   */
+  maxQueuedBytes: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  maxInFlight: 256,
+  maxInFlightBytes: 64 * 1024 * 1024,
+  maxQueuedBytes: 64 * 1024 * 1024,
+};
 
 export interface WebServer {
   url: string;
@@ -55,8 +80,34 @@ const MIME: Record<string, string> = {
   '.d.ts': 'text/plain; charset=utf-8',
 };
 
-/** Scripts are the largest legitimate message; SESSION_METHODS caps a source at 16 MiB. */
-const MAX_MESSAGE_BYTES = 17 * 1024 * 1024;
+export { MAX_MESSAGE_BYTES };
+
+const MiB = (n: number): string => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+
+/**
+ * The reason sent with each close code ws's receiver uses for a frame it rejects (too large,
+ * invalid UTF-8, a bad close code or opcode, an unmasked frame): ws closes with the code alone.
+ */
+const CLOSE_REASONS: Readonly<Record<number, string>> = {
+  1002: 'malformed WebSocket frame (protocol error)',
+  1007: 'text message is not valid UTF-8',
+  1009: `message larger than ${MiB(MAX_MESSAGE_BYTES)}`,
+};
+
+/** A server-side socket that names why it closes when ws gives only a code. */
+class ApiSocket extends WebSocket {
+  override close(code?: number, data?: string | Buffer): void {
+    super.close(code, data ?? (code === undefined ? undefined : CLOSE_REASONS[code]));
+  }
+}
+
+/** One connection's bookkeeping for the limits. */
+interface Connection {
+  ws: WebSocket;
+  limits: ConnectionLimits;
+  inFlight: number;
+  inFlightBytes: number;
+}
 
 /**
  * Web mode: serves the built renderer and carries the session API over a WebSocket at /api.
@@ -75,9 +126,14 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     void serveStatic(root, req, res);
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const maxConnections = opts.maxConnections ?? 32;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, WebSocket: ApiSocket });
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node hands over the socket without its error listener: a reset during the refusal below
+    // would otherwise be an uncaught error (ws adds its own once it takes the socket).
+    socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
     const hostHeader = req.headers.host ?? '';
     const origin = req.headers.origin ?? '';
@@ -85,19 +141,29 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
+    if (wss.clients.size >= maxConnections) {
+      const text = `the session host has ${wss.clients.size} connections open, its limit`;
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
   wss.on('connection', (ws: WebSocket) => {
+    // A bad frame is this client's problem: ws has already sent the close frame (with a reason,
+    // ApiSocket) and drops the socket. Without a listener the error would end the process.
+    ws.on('error', () => undefined);
+    const conn: Connection = { ws, limits, inFlight: 0, inFlightBytes: 0 };
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (isBinary) return reply(ws, { id: -1, ok: false, error: 'binary messages are not supported' });
-      void handleCall(session, ws, data.toString());
+      if (isBinary) return reply(conn, { id: -1, ok: false, error: 'binary messages are not supported' });
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
+      void handleCall(session, conn, bytes);
     });
   });
 
   const unsubscribe = session.onEvent((event) => {
     const msg = encodeJson({ event } satisfies RpcPush);
-    for (const client of wss.clients) if (client.readyState === WebSocket.OPEN) client.send(msg);
+    for (const client of wss.clients) if (client.readyState === WebSocket.OPEN && !dropIfNotReading(client, limits)) client.send(msg);
   });
 
   await new Promise<void>((ok, fail) => {
@@ -119,30 +185,72 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   };
 }
 
-async function handleCall(session: WebSession, ws: WebSocket, text: string): Promise<void> {
+async function handleCall(session: WebSession, conn: Connection, bytes: Buffer): Promise<void> {
   let msg: unknown;
   try {
-    msg = decodeJson(text);
+    msg = decodeJson(bytes.toString('utf8'));
   } catch {
-    return reply(ws, { id: -1, ok: false, error: 'malformed JSON' });
+    return reply(conn, { id: -1, ok: false, error: 'malformed JSON' });
   }
   const m = (typeof msg === 'object' && msg !== null ? msg : {}) as Record<string, unknown>;
   const id = typeof m.id === 'number' && Number.isSafeInteger(m.id) ? m.id : -1;
-  if (id < 0) return reply(ws, { id: -1, ok: false, error: 'request without a valid id' });
+  if (id < 0) return reply(conn, { id: -1, ok: false, error: 'request without a valid id' });
+  const busy = busyReason(conn, bytes.length);
+  if (busy) return reply(conn, { id, ok: false, error: busy });
   const invalid = validateCall(m.method, m.args);
-  if (invalid) return reply(ws, { id, ok: false, error: invalid });
+  if (invalid) return reply(conn, { id, ok: false, error: invalid });
   const method = m.method as SessionMethod;
+  conn.inFlight++;
+  conn.inFlightBytes += bytes.length;
   try {
     const fn = session[method] as (...args: unknown[]) => Promise<unknown>;
     const value = await fn.apply(session, m.args as unknown[]);
-    reply(ws, { id, ok: true, value });
+    reply(conn, { id, ok: true, value });
   } catch (e) {
-    reply(ws, { id, ok: false, error: e instanceof Error ? e.message : String(e) });
+    reply(conn, { id, ok: false, error: e instanceof Error ? e.message : String(e) });
+  } finally {
+    conn.inFlight--;
+    conn.inFlightBytes -= bytes.length;
   }
 }
 
-function reply(ws: WebSocket, res: RpcResponse): void {
-  if (ws.readyState === WebSocket.OPEN) ws.send(encodeJson(res));
+/** Why a request of this size is refused now, or null. */
+function busyReason(conn: Connection, size: number): string | null {
+  const { limits } = conn;
+  if (conn.inFlight >= limits.maxInFlight) {
+    return `server busy: ${conn.inFlight} requests of this connection are still being answered (limit ${limits.maxInFlight}); wait for replies before sending more`;
+  }
+  if (conn.inFlightBytes + size > limits.maxInFlightBytes) {
+    return `server busy: ${MiB(conn.inFlightBytes)} of this connection's requests are still being answered (limit ${MiB(limits.maxInFlightBytes)}); wait for replies before sending more`;
+  }
+  const queued = conn.ws.bufferedAmount;
+  if (queued > limits.maxQueuedBytes) {
+    return `server busy: ${MiB(queued)} of replies are queued for this connection and not yet read (limit ${MiB(limits.maxQueuedBytes)})`;
+  }
+  return null;
+}
+
+/** Close a client that has twice the queue limit unread: it is not reading at all. */
+function dropIfNotReading(ws: WebSocket, limits: ConnectionLimits): boolean {
+  if (ws.bufferedAmount <= 2 * limits.maxQueuedBytes) return false;
+  ws.close(1008, 'the client does not read its replies');
+  return true;
+}
+
+function reply(conn: Connection, res: RpcResponse): void {
+  const { ws, limits } = conn;
+  if (ws.readyState !== WebSocket.OPEN || dropIfNotReading(ws, limits)) return;
+  let text = encodeJson(res);
+  const size = Buffer.byteLength(text);
+  const queued = ws.bufferedAmount;
+  if (queued + size > limits.maxQueuedBytes) {
+    text = encodeJson({
+      id: res.id,
+      ok: false,
+      error: `reply of ${MiB(size)} refused: ${MiB(queued)} of replies are already queued for this connection and not yet read (limit ${MiB(limits.maxQueuedBytes)})`,
+    } satisfies RpcResponse);
+  }
+  ws.send(text);
 }
 
 async function serveStatic(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -169,6 +277,7 @@ async function serveStatic(root: string, req: IncomingMessage, res: ServerRespon
     'Content-Type': mimeOf(file),
     'Content-Length': size,
     'Content-Security-Policy': CSP,
+    'X-Frame-Options': 'DENY',
     'X-Content-Type-Options': 'nosniff',
     'Cache-Control': 'no-cache',
   });
@@ -181,6 +290,6 @@ function mimeOf(file: string): string {
 }
 
 function plain(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'X-Frame-Options': 'DENY' });
   res.end(text);
 }

@@ -1,4 +1,5 @@
 import {
+  MAX_MESSAGE_BYTES,
   SESSION_METHODS,
   decodeJson,
   encodeJson,
@@ -50,9 +51,11 @@ export function createWsClient(url: string, onState: (s: ConnectionState) => voi
     ws.onmessage = (m) => {
       if (typeof m.data === 'string') onMessage(m.data);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (current === ws) current = null;
-      for (const p of pending.values()) p.reject(new Error('connection to the session host was lost'));
+      // The server names why it closed a connection (a message over its size limit, a flood).
+      const lost = new Error(ev.reason ? `the session host closed the connection: ${ev.reason}` : 'connection to the session host was lost');
+      for (const p of pending.values()) p.reject(lost);
       pending.clear();
       onState(everConnected ? 'reconnecting' : 'connecting');
       setTimeout(connect, backoff);
@@ -80,9 +83,15 @@ export function createWsClient(url: string, onState: (s: ConnectionState) => voi
     const ws = await whenOpen();
     const id = nextId++;
     const req: RpcRequest = { id, method, args };
+    const text = encodeJson(req);
+    // The server would close the connection (and fail every call in flight) on a larger message.
+    const bytes = text.length * 3 <= MAX_MESSAGE_BYTES ? text.length : new TextEncoder().encode(text).length;
+    if (bytes > MAX_MESSAGE_BYTES) {
+      throw new Error(`${method}: the request is ${(bytes / (1024 * 1024)).toFixed(1)} MiB, more than the ${MAX_MESSAGE_BYTES / (1024 * 1024)} MiB the session host accepts`);
+    }
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
-      ws.send(encodeJson(req));
+      ws.send(text);
     });
   };
 

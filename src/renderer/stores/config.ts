@@ -2,7 +2,7 @@ import { defineStore } from 'pinia';
 import { ref, shallowRef } from 'vue';
 import type { ConfigError } from '../../shared/session-api';
 import { api } from '../api/client';
-import { downloadText, nativeFiles, safeName } from '../util/files';
+import { downloadText, failureText, nativeFiles, safeName, saveFailure } from '../util/files';
 import { loadList, saveJson } from '../util/persist';
 import { useLayoutStore, type Layout } from './layout';
 import { SCRIPT_FILE, useScriptStore } from './script';
@@ -86,22 +86,40 @@ export const useConfigStore = defineStore('config', () => {
 
   async function save(): Promise<void> {
     const name = safeName(file.value.endsWith('.json') ? file.value : `${file.value}.soc.json`);
-    if (nativeFiles) {
-      const saved = await nativeFiles.saveConfig(text.value, name);
-      if (!saved) return;
-      file.value = saved;
-    } else downloadText(name, text.value);
+    try {
+      if (nativeFiles) {
+        const saved = await nativeFiles.saveConfig(text.value, name);
+        if (!saved) return;
+        file.value = saved;
+      } else downloadText(name, text.value);
+    } catch (e) {
+      status.value = saveFailure(name, e);
+      return;
+    }
+    status.value = `saved ${file.value}`;
     remember(file.value, text.value);
   }
 
   /** Electron: the config editor's Open… through the native dialog. */
   async function openDialog(): Promise<void> {
-    const f = await nativeFiles?.openConfig();
-    if (f) open(f.name, f.text);
+    try {
+      const f = await nativeFiles?.openConfig();
+      if (f) open(f.name, f.text);
+    } catch (e) {
+      status.value = failureText(e);
+    }
   }
 
-  /** Ctrl+S: config as loaded, the script, and the layout, in one file. */
+  /** Ctrl+S: config as loaded, the script, and the layout, in one file. A failure is shown, never dropped. */
   async function saveSession(): Promise<void> {
+    try {
+      await writeSession();
+    } catch (e) {
+      status.value = saveFailure('the session', e);
+    }
+  }
+
+  async function writeSession(): Promise<void> {
     const script = useScriptStore();
     const layout = useLayoutStore();
     const config = await api.configText();
@@ -127,7 +145,13 @@ export const useConfigStore = defineStore('config', () => {
 
   /** Electron: Open session… through the native dialog. */
   async function openSessionDialog(): Promise<void> {
-    const f = await nativeFiles?.openSession();
+    let f: { name: string; text: string } | null | undefined;
+    try {
+      f = await nativeFiles?.openSession();
+    } catch (e) {
+      status.value = failureText(e);
+      return;
+    }
     if (f) await loadSession(f.name, f.text);
   }
 
