@@ -273,6 +273,8 @@ export class PgtableChecker {
     private readonly window: { base: number; size: number },
     private readonly paWindow: { base: number; size: number },
   ) {
+    // The reference keeps output addresses across splits, as 'split' and 'refuse' do.
+    if (put.partialUnmap === 'split-upstream') throw new Error("PgtableChecker: 'split-upstream' loses output addresses on a split; its reference does not model that");
     this.ref = new RefModel(put.rules);
   }
 
