@@ -151,6 +151,9 @@ export function smmuGeometry(cfg: IommuConfig): SmmuGeometry {
   return { contextBanks: cbs, streamMatchGroups: smrs, numpage, size: 2 * numpage * SMMU_PAGE };
 }
 
+/** The four 8-bit memory attributes of one MAIR word, Attr<first>..Attr<first+3>. */
+const mairAttrs = (first: number): FieldSpec[] => [0, 1, 2, 3].map((i) => ({ name: `Attr${first + i}`, lsb: 8 * i, width: 8 }));
+
 const faultFields = (access: FieldSpec['access']): FieldSpec[] => [
   { name: 'TF', lsb: 1, width: 1, access, doc: 'translation fault' },
   { name: 'AFF', lsb: 2, width: 1, access, doc: 'access flag fault' },
@@ -204,8 +207,11 @@ function cbRegs(n: number, base: number): RegSpec[] {
       writableMask: 0xffffffff,
     }),
     r('CONTEXTIDR'),
-    r('MAIR0', { doc: 'Attr0..3, 8 bits each (stored; memory types are not modelled).' }),
-    r('MAIR1'),
+    r('MAIR0', { fields: mairAttrs(0), doc: 'Attr0..3, 8 bits each (stored; memory types are not modelled).' }),
+    r('MAIR1', {
+      fields: mairAttrs(4),
+      doc: 'Attr4..7. Linux builds the MAIR from int shifts, so 0xf4 << 24 sign-extends: it programs 0xffffffff here (Attr4..7 = 0xff, Normal WB RWA), unused by its PTEs.',
+    }),
     r('FSR', { fields: faultFields('w1c'), doc: 'Fault status, write 1 to clear; the context interrupt is FSR fault bits & SCTLR.CFIE.' }),
     r('FAR_LO', { access: 'ro', doc: 'Faulting IOVA bits 31:0.' }),
     r('FAR_HI', { access: 'ro', doc: 'Faulting IOVA bits 63:32.' }),

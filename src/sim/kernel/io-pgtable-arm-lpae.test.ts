@@ -314,7 +314,8 @@ describe('io-pgtable-arm-lpae: upstream selftest behaviour', () => {
     const nc = harness({ coherent: false });
     const r = nc.cfg.armLpaeS1Cfg!;
     expect(r.ttbr).toBe(nc.ops.pgd);
-    expect(r.mair).toBe(0xf404ff44);
+    // int shifts in upstream: 0xf4 << 24 sign-extends into the u64, so MAIR1 reads 0xffffffff.
+    expect(r.mair).toBe(0xfffffffff404ff44n);
     expect(r.tcr).toEqual({ t0sz: 32, irgn: 0, orgn: 0, sh: 2, tg: 0, ips: 2, epd1: true, value: 0x2_0080_2020 });
     const co = harness({ coherent: true, ias: 48, oas: 48, pgsizeBitmap: SZ_64K | SZ_512M });
     expect(co.cfg.armLpaeS1Cfg!.tcr).toEqual({ t0sz: 16, irgn: 1, orgn: 1, sh: 3, tg: 1, ips: 5, epd1: true, value: 0x5_0080_7510 });
@@ -327,6 +328,64 @@ describe('io-pgtable-arm-lpae: upstream selftest behaviour', () => {
     expect(h.ram.read32(pgdEntry + 4) >>> 23).toBe(0);
     expect(h.cache.read32(pgdEntry + 4) >>> 23).toBe(1);
     expect(h.walker.walk(0x40000123)?.pa).toBe(0x100000123);
+  });
+});
+
+describe('io-pgtable-arm-lpae: upstream differential regressions', () => {
+  it('free_io_pgtable_ops issues tlb_flush_all before freeing the tables', () => {
+    const h = harness();
+    mapRange(h.ops, 0x40000000, 0x100000000, SZ_4K, 2, RW);
+    h.events.length = 0;
+    runOp(h.ops.free());
+    expect(h.events[0]).toBe('flush-all');
+    expect(h.events.slice(1).every((e) => e.startsWith('free '))).toBe(true);
+    expect(h.events.length).toBe(1 + 3);
+  });
+
+  it('a map with neither READ nor WRITE: -EINVAL (v6.12+); the split-era variant returns 0 and maps nothing', () => {
+    expect(runOp(harness().ops.mapPages(0x1000, 0x80000000, SZ_4K, 1, IOMMU_CACHE, 'GFP_KERNEL'))).toEqual({ ret: -EINVAL, mapped: 0 });
+    const old = harness({ variant: { partialUnmap: 'split-upstream' } });
+    expect(runOp(old.ops.mapPages(0x1000, 0x80000000, SZ_4K, 1, IOMMU_CACHE, 'GFP_KERNEL'))).toEqual({ ret: 0, mapped: 0 });
+    expect(tr(old, 0x1000)).toBe(0);
+  });
+
+  it('newest unmap (refuse): no tlb_add_page without a gather', () => {
+    const h = harness({ variant: { partialUnmap: 'refuse' } });
+    mapRange(h.ops, 0x40000000, 0x100000000, SZ_4K, 2, RW);
+    h.events.length = 0;
+    expect(runOp(h.ops.unmapPages(0x40000000, SZ_4K, 2, null))).toBe(2 * SZ_4K);
+    expect(h.events).toEqual([]);
+    // The split-era code queued them with a NULL gather.
+    const old = harness();
+    mapRange(old.ops, 0x40000000, 0x100000000, SZ_4K, 1, RW);
+    old.events.length = 0;
+    expect(runOp(old.ops.unmapPages(0x40000000, SZ_4K, 1, null))).toBe(SZ_4K);
+    expect(old.events).toEqual(['add-page 40000000 1000']);
+  });
+
+  it('newest unmap (refuse): tables first, then the leaves cleared, then tlb_add_page for every entry, the table too', () => {
+    const h = harness({ variant: { partialUnmap: 'refuse' } });
+    mapRange(h.ops, 0x40000000, 0x100000000, SZ_2M, 1, RW);
+    mapRange(h.ops, 0x40200000, 0x100200000, SZ_4K, 2, RW);
+    mapRange(h.ops, 0x40400000, 0x100400000, SZ_2M, 1, RW);
+    const l3 = h.walker.enumerate().tables.at(-1)!;
+    const g = new IommuIotlbGather();
+    h.events.length = 0;
+    expect(runOp(h.ops.unmapPages(0x40000000, SZ_2M, 3, g))).toBe(3 * SZ_2M);
+    expect(h.events).toEqual(['flush-walk 40200000 200000 1000', `free ${l3.toString(16)}`, 'add-page 40000000 200000', 'add-page 40200000 200000', 'add-page 40400000 200000']);
+    expect(h.walker.enumerate().leaves).toEqual([]);
+    // One pass, table entries handled in line and without tlb_add_page, before v6.10.
+    const old = harness();
+    mapRange(old.ops, 0x40000000, 0x100000000, SZ_2M, 1, RW);
+    mapRange(old.ops, 0x40200000, 0x100200000, SZ_4K, 2, RW);
+    const oldL3 = old.walker.enumerate().tables.at(-1)!;
+    old.events.length = 0;
+    expect(runOp(old.ops.unmapPages(0x40000000, SZ_2M, 2, new IommuIotlbGather()))).toBe(2 * SZ_2M);
+    expect(old.events).toEqual(['add-page 40000000 200000', 'flush-walk 40200000 200000 1000', `free ${oldL3.toString(16)}`]);
+  });
+
+  it('rejects an unknown partialUnmap variant, naming it', () => {
+    expect(() => harness({ variant: { partialUnmap: 'splat' as 'split' } })).toThrow(/partialUnmap: "splat" is none of 'split', 'split-upstream', 'refuse'/);
   });
 });
 

@@ -365,6 +365,33 @@ class ArmLpaePgtable implements IoPgtableOps {
     return yield* this.unmapLvl(gather, iova, size, pgcount, lvl, next);
   }
 
+  /**
+   * The matching level in ~v6.10+ (with 'refuse'): tables first (each cleared, walks flushed, subtree
+   * freed), then every entry cleared with one sync, then tlb_add_page for every entry, tables
+   * included, and only with a gather that is not queued.
+   */
+  private *unmapEntries(gather: IommuIotlbGather | null, iova: number, size: number, lvl: number, ptep: number, num: number): Op<number> {
+    const tlb = this.d.cfg.tlb;
+    let i = 0;
+    for (; i < num; i++) {
+      const pte = yield* this.port.read64(ptep + i * 8);
+      if (pte === 0n) {
+        this.d.warn(`arm-lpae: unmap of unmapped ${hex(iova + i * size)} (size ${hex(size)})`);
+        break;
+      }
+      if (!armLpaeIopteLeaf(pte, lvl)) {
+        yield* this.port.write64(ptep + i * 8, 0n);
+        this.sync(ptep + i * 8, 1);
+        if (tlb) yield* tlb.tlbFlushWalk(iova + i * size, size, this.d.g.granule);
+        yield* this.freePgtable(lvl + 1, armLpaeIopteToPaddr(pte));
+      }
+    }
+    for (let j = 0; j < i; j++) yield* this.port.write64(ptep + j * 8, 0n);
+    if (i) this.sync(ptep, i);
+    if (gather && !gather.queued && tlb?.tlbAddPage) for (let j = 0; j < i; j++) yield* tlb.tlbAddPage(gather, iova + j * size, size);
+    return i * size;
+  }
+
   private *unmapLvl(gather: IommuIotlbGather | null, iova: number, size: number, pgcount: number, lvl: number, table: number): Op<number> {
     for (; ; lvl++) {
       const idx = this.idx(iova, lvl);
@@ -376,6 +403,7 @@ class ArmLpaePgtable implements IoPgtableOps {
       }
       if (size === this.d.blockSize[lvl]) {
         const num = Math.min(pgcount, this.d.ptesPerTable[lvl]! - idx);
+        if (this.d.variant.partialUnmap === 'refuse') return yield* this.unmapEntries(gather, iova, size, lvl, ptep, num);
         let i = 0;
         for (; i < num; i++, ptep += 8) {
           // Read again: the first read only decided the level.
@@ -412,7 +440,8 @@ class ArmLpaePgtable implements IoPgtableOps {
     const w = this.d.warn;
     if (!isSupportedPgsize(cfg.pgsizeBitmap, pgsize)) return warnOp(w, `arm-lpae: unsupported page size ${hex(pgsize)}`, { ret: -EINVAL, mapped: 0 });
     if (iova >= this.d.iovaLimit || paddr >= this.d.paLimit) return warnOp(w, `arm-lpae: map of ${hex(iova)} -> ${hex(paddr)} out of range`, { ret: -ERANGE, mapped: 0 });
-    if (!(prot & PROT_RW)) return warnOp(w, null, { ret: -EINVAL, mapped: 0 });
+    // "If no access, then nothing to do" until v6.12 made it an error.
+    if (!(prot & PROT_RW)) return warnOp(w, null, { ret: this.d.variant.partialUnmap === 'split-upstream' ? 0 : -EINVAL, mapped: 0 });
     let attrs = this.d.protCache.get(prot);
     if (attrs === undefined) {
       const a = armLpaeProtToPte(prot, cfg.quirks);
@@ -441,6 +470,8 @@ class ArmLpaePgtable implements IoPgtableOps {
   }
 
   *free(): Op<void> {
+    // free_io_pgtable_ops: flush everything the context may still cache, then the format's free.
+    if (this.d.cfg.tlb) yield* this.d.cfg.tlb.tlbFlushAll();
     yield* this.freePgtable(this.d.g.startLevel, this.d.pgd);
   }
 }
@@ -513,11 +544,13 @@ export function armLpaeS1AllocPgtable(cfg: IoPgtableCfg, env: IoPgtableEnv): IoP
     ips,
     epd1: true,
   };
+  // Upstream ORs int shifts and assigns the int to a u64: 0xf4 << 24 is negative, so the value
+  // sign-extends and MAIR1 (Attr4..7) is programmed as 0xffffffff. JS shifts are int32 too.
   const mair =
     (MAIR_ATTR_NC << (8 * ARM_LPAE_MAIR_ATTR_IDX_NC)) |
     (MAIR_ATTR_WBRWA << (8 * ARM_LPAE_MAIR_ATTR_IDX_CACHE)) |
     (MAIR_ATTR_DEVICE << (8 * ARM_LPAE_MAIR_ATTR_IDX_DEV)) |
     (MAIR_ATTR_INC_OWBRWA << (8 * ARM_LPAE_MAIR_ATTR_IDX_INC_OCACHE));
-  cfg.armLpaeS1Cfg = { ttbr: pgd, tcr: { ...tcr, value: tcrValue(tcr) }, mair: mair >>> 0 };
+  cfg.armLpaeS1Cfg = { ttbr: pgd, tcr: { ...tcr, value: tcrValue(tcr) }, mair: BigInt.asUintN(64, BigInt(mair)) };
   return new ArmLpaePgtable(d, env.port);
 }

@@ -8,6 +8,7 @@
 import type { Op } from '../core/coop';
 import { EEXIST, EINVAL, ENOMEM, ERANGE, hex } from './errno';
 import {
+  IoPgtableHang,
   IOMMU_CACHE,
   IOMMU_MMIO,
   IOMMU_NOEXEC,
@@ -21,7 +22,6 @@ import {
   SZ_1M,
   SZ_4K,
   SZ_64K,
-  isSupportedPgsize,
   resolveVariant,
   warnOp,
   type Gfp,
@@ -297,14 +297,16 @@ class ArmV7sPgtable implements IoPgtableOps {
     return 0;
   }
 
+  /** arm_v7s_map_pages' loop: its result starts as -EINVAL, so a pgcount of 0 returns that. */
   private *map(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): Op<MapResult> {
     let mapped = 0;
+    let ret = -EINVAL;
     for (let n = 0; n < pgcount; n++, iova += pgsize, paddr += pgsize) {
-      const ret = yield* this.mapOne(iova, paddr, pgsize, prot);
+      ret = yield* this.mapOne(iova, paddr, pgsize, prot);
       if (ret) return { ret, mapped };
       mapped += pgsize;
     }
-    return { ret: 0, mapped };
+    return { ret, mapped };
   }
 
   private *mapOne(iova: number, paddr: number, size: number, prot: number): Op<number> {
@@ -343,8 +345,8 @@ class ArmV7sPgtable implements IoPgtableOps {
 
   /**
    * Rewrite a 16-entry group as individual entries; returns the (now single) entry at ptep. Upstream
-   * returns the group's first entry instead, which makes a page unmap inside a supersection's
-   * second..16th MiB fail its cmpxchg in split_blk_unmap; here the caller gets its own entry.
+   * ('split-upstream') returns the group's first entry instead, which makes a page unmap inside a
+   * supersection's second..16th MiB fail its cmpxchg in split_blk_unmap and return 0 after the split.
    */
   private *splitCont(iova: number, idx: number, lvl: number, ptep: number): Op<ArmV7sIopte> {
     const cur = yield* this.port.read32(ptep);
@@ -358,26 +360,39 @@ class ArmV7sPgtable implements IoPgtableOps {
     for (let i = 0; i < ARM_V7S_CONT_PAGES; i++) yield* this.port.write32(first + i * 4, base + i * size);
     this.sync(first, ARM_V7S_CONT_PAGES);
     if (this.d.cfg.tlb) yield* this.d.cfg.tlb.tlbFlushWalk(iova, size * ARM_V7S_CONT_PAGES, size * ARM_V7S_CONT_PAGES);
-    return (base + off * size) >>> 0;
+    return this.d.variant.partialUnmap === 'split-upstream' ? base : (base + off * size) >>> 0;
   }
 
   /**
-   * Unmap part of a section: a new L2 table maps the rest of it, installed over the section.
-   * Upstream builds these entries from the section's attributes without its output address; here
-   * the pages keep the section's PA, so the rest of the mapping survives as the API promises.
+   * Unmap part of a section: a new L2 table maps the rest of it, installed over the section. Upstream
+   * ('split-upstream') builds these entries from the section's attributes alone, adding only the
+   * offset into the section: the output address (and the MediaTek PA bits) is lost. 'split' keeps
+   * the section's PA, so the rest of the mapping survives as the API promises.
    */
   private *splitBlkUnmap(gather: IommuIotlbGather | null, iova: number, size: number, blkPte: ArmV7sIopte, ptep: number): Op<number> {
-    const tablep = this.allocTable(2);
-    if (tablep === null) return 0;
     const quirks = this.d.cfg.quirks;
     const num = Math.floor(size / L2_BLOCK);
+    const upstream = this.d.variant.partialUnmap === 'split-upstream';
+    if (!num) {
+      // Upstream steps its fill loop by num_entries, 0 here: the CPU spins in it for good.
+      if (upstream) {
+        const msg = `arm-v7s: arm_v7s_split_blk_unmap never terminates: unmap of ${hex(size)} bytes at ${hex(iova)} inside a section (below 4 KiB, the loop steps by 0)`;
+        this.d.warn(msg);
+        throw new IoPgtableHang(msg);
+      }
+      this.d.warn(`arm-v7s: unmap of ${hex(size)} bytes at ${hex(iova)} inside a section is below the smallest page`);
+      return 0;
+    }
+    const tablep = this.allocTable(2);
+    if (tablep === null) return 0;
     const unmapIdx = this.idx(iova, 2);
     let attrs = armV7sProtToPte(armV7sPteToProt(blkPte, 1), 2, quirks);
     if (num > 1) attrs = pteToCont(attrs, 2);
-    let pa = armV7sIopteToPaddr(blkPte, 1, quirks);
+    let pa = upstream ? 0 : armV7sIopteToPaddr(blkPte, 1, quirks);
     for (let i = 0; i < 256; i += num, pa += size) {
       if (i === unmapIdx) continue;
-      yield* this.setPte(tablep + i * 4, (attrs | paddrToIopte(pa, 2, this.d.mtk)) >>> 0, num);
+      const pte = upstream ? attrs + pa : attrs | paddrToIopte(pa, 2, this.d.mtk);
+      yield* this.setPte(tablep + i * 4, pte >>> 0, num);
     }
     const old = yield* this.installTable(tablep, ptep, blkPte);
     if (old !== blkPte) {
@@ -448,20 +463,23 @@ class ArmV7sPgtable implements IoPgtableOps {
     }
   }
 
+  /**
+   * arm_v7s_map_pages. As upstream, the page size is not checked against the bitmap: the walk takes
+   * size / block size entries at the first level where that is not 0 (a sub-4 KiB size allocates an
+   * L2 table, then WARNs with -EINVAL at level 2).
+   */
   mapPages(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number, _gfp: Gfp): Op<MapResult> {
-    const cfg = this.d.cfg;
     const w = this.d.warn;
     if (iova >= this.d.iovaLimit || paddr >= this.d.paLimit) return warnOp(w, `arm-v7s: map of ${hex(iova)} -> ${hex(paddr)} out of range`, { ret: -ERANGE, mapped: 0 });
-    if (!isSupportedPgsize(cfg.pgsizeBitmap, pgsize)) return warnOp(w, `arm-v7s: unsupported page size ${hex(pgsize)}`, { ret: -EINVAL, mapped: 0 });
-    if (!(prot & PROT_RW)) return warnOp(w, null, { ret: -EINVAL, mapped: 0 });
+    // "If no access, then nothing to do" until v6.12 made it an error.
+    if (!(prot & PROT_RW)) return warnOp(w, null, { ret: this.d.variant.partialUnmap === 'split-upstream' ? 0 : -EINVAL, mapped: 0 });
     return this.map(iova, paddr, pgsize, pgcount, prot);
   }
 
+  /** arm_v7s_unmap_pages: only the IOVA range is checked, as upstream. */
   unmapPages(iova: number, pgsize: number, pgcount: number, gather: IommuIotlbGather | null): Op<number> {
-    const cfg = this.d.cfg;
     const w = this.d.warn;
     if (iova >= this.d.iovaLimit) return warnOp(w, `arm-v7s: unmap of ${hex(iova)} out of range`, 0);
-    if (!isSupportedPgsize(cfg.pgsizeBitmap, pgsize)) return warnOp(w, `arm-v7s: unsupported page size ${hex(pgsize)}`, 0);
     // One page (the DMA API's common case) needs no loop frame: unmapLvl returns pgsize or 0.
     if (pgcount === 1) return this.unmapLvl(gather, iova, pgsize, 1, this.d.pgd);
     return this.unmapRun(iova, pgsize, pgcount, gather);
@@ -491,6 +509,8 @@ class ArmV7sPgtable implements IoPgtableOps {
   }
 
   *free(): Op<void> {
+    // free_io_pgtable_ops: flush everything the context may still cache, then the format's free.
+    if (this.d.cfg.tlb) yield* this.d.cfg.tlb.tlbFlushAll();
     for (let i = 0; i < this.d.l1Ptes; i++) {
       const pte = yield* this.port.read32(this.d.pgd + i * 4);
       if (armV7sPteIsTable(pte, 1)) this.d.alloc.freeTable(armV7sIopteToPaddr(pte, 1, this.d.cfg.quirks));

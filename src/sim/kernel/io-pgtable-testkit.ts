@@ -9,7 +9,7 @@ import { Bus } from '../mem/bus';
 import { CpuCache } from '../mem/cpu-cache';
 import { SparseRam } from '../mem/ram';
 import { EEXIST } from './errno';
-import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, SZ_4K, type IommuFlushOps, type IoPgtableOps, type IommuIotlbGather, type PgtableAllocator, type PgtableOwner } from './io-pgtable';
+import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, SZ_4K, type IommuFlushOps, type IoPgtableOps, type IommuIotlbGather, type PgtableAllocator, type PgtableOwner, type PartialUnmap } from './io-pgtable';
 import { targetPort, type KernelPort } from './port';
 
 interface LiveTable {
@@ -206,7 +206,7 @@ export interface PgtableUnderTest {
   rules: SplitRules;
   /** Supported page sizes, ascending. */
   sizes: number[];
-  partialUnmap: 'split' | 'refuse';
+  partialUnmap: PartialUnmap;
   /** The prot a mapping made with `prot` reads back as (what the descriptor can express). */
   canon(prot: number): number;
   /** Translate one IOVA the way the IOMMU would, from what it can see of memory. */
@@ -273,6 +273,8 @@ export class PgtableChecker {
     private readonly window: { base: number; size: number },
     private readonly paWindow: { base: number; size: number },
   ) {
+    // The reference keeps output addresses across splits, as 'split' and 'refuse' do.
+    if (put.partialUnmap === 'split-upstream') throw new Error("PgtableChecker: 'split-upstream' loses output addresses on a split; its reference does not model that");
     this.ref = new RefModel(put.rules);
   }
 

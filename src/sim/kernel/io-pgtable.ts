@@ -143,7 +143,8 @@ export interface ArmLpaeTcr {
 export interface ArmLpaeS1Regs {
   ttbr: number;
   tcr: ArmLpaeTcr;
-  mair: number;
+  /** u64 as upstream computes it: MAIR0 is the low word, MAIR1 the high word. */
+  mair: bigint;
 }
 
 /** struct io_pgtable_cfg. The format narrows pgsizeBitmap/ias/oas and fills in its register values. */
@@ -160,18 +161,46 @@ export interface IoPgtableCfg {
 }
 
 /**
+ * How an unmap smaller than the leaf it hits is handled, and with it which upstream era the format
+ * follows (README "Historic driver variants"):
+ * - 'split': the leaf is split and the rest stays mapped, as the API promises. LPAE as upstream
+ *   before ~v6.10 (one pass over the entries, split_blk_unmap); v7s as its split-era code meant to,
+ *   with the output address kept. Map entry checks as ~v6.12+ (no READ/WRITE: -EINVAL).
+ * - 'split-upstream': the split-era code exactly, bugs included (v7s until v6.12): a section split
+ *   loses the output address (and the MediaTek PA bits 32..34), a page unmap in the 2nd..16th MiB of
+ *   a supersection splits it and returns 0, a sub-4 KiB unmap inside a section never terminates; a
+ *   map without READ/WRITE returns 0 and maps nothing. LPAE's split had none of these bugs.
+ * - 'refuse': ~v6.13+ (WARN, return 0); LPAE unmaps in two passes (tables first, then the leaves
+ *   cleared together, then tlb_add_page for every entry, none without a gather), as ~v6.16.
+ */
+export type PartialUnmap = 'split' | 'split-upstream' | 'refuse';
+
+const PARTIAL_UNMAP: readonly PartialUnmap[] = ['split', 'split-upstream', 'refuse'];
+
+/**
  * Kernel variants the simulator can run, buggy or fixed:
  * - tableInstall: 'cmpxchg' (lockless since v4.13) or 'store' (the plain store before it: P2).
  * - splitLock: v7s serialises the split of a 16-entry contiguous group (P3).
- * - partialUnmap: 'split' a block or large page (older kernels) or 'refuse' (WARN, return 0, newer).
+ * - partialUnmap: see PartialUnmap.
  */
 export interface IoPgtableVariant {
   tableInstall: 'cmpxchg' | 'store';
   splitLock: boolean;
-  partialUnmap: 'split' | 'refuse';
+  partialUnmap: PartialUnmap;
 }
 
 export const DEFAULT_VARIANT: IoPgtableVariant = { tableInstall: 'cmpxchg', splitLock: true, partialUnmap: 'split' };
+
+/**
+ * The modelled kernel code would loop forever here (an upstream bug). The call is abandoned with
+ * this error after a WARN-level report, instead of hanging the simulation.
+ */
+export class IoPgtableHang extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IoPgtableHang';
+  }
+}
 
 /** What a format is built over. */
 export interface IoPgtableEnv {
@@ -200,7 +229,7 @@ export interface IoPgtableOps {
   /** Bytes unmapped; 0 when nothing was there (after a WARN). */
   unmapPages(iova: number, pgsize: number, pgcount: number, gather: IommuIotlbGather | null): Op<number>;
   iovaToPhys(iova: number): Op<number>;
-  /** free_io_pgtable_ops: frees every table; the caller guarantees no walker still uses them. */
+  /** free_io_pgtable_ops: tlb_flush_all, then every table freed; the caller guarantees no walker still uses them. */
   free(): Op<void>;
   /** The same page table driven from another CPU (its own port, shared tables and locks). */
   bind(port: KernelPort): IoPgtableOps;
@@ -220,7 +249,9 @@ export function* warnOp<T>(warn: (msg: string) => void, msg: string | null, valu
 }
 
 export function resolveVariant(v: Partial<IoPgtableVariant> | undefined): IoPgtableVariant {
-  return { ...DEFAULT_VARIANT, ...v };
+  const r = { ...DEFAULT_VARIANT, ...v };
+  if (!PARTIAL_UNMAP.includes(r.partialUnmap)) throw new Error(`io-pgtable variant partialUnmap: ${JSON.stringify(r.partialUnmap)} is none of ${PARTIAL_UNMAP.map((x) => `'${x}'`).join(', ')}`);
+  return r;
 }
 
 /** One power-of-two size present in the bitmap. */

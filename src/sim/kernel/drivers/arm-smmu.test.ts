@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { SocConfig } from '../../config/types';
 import { SMMU_PAGE } from '../../hw/arm-smmu';
+import { decodeFields } from '../../regs/dsl';
 import { IOMMU_MODELS, Soc } from '../../soc';
 import { armSmmuDriver } from './arm-smmu';
 
@@ -51,6 +52,16 @@ describe('arm-smmu driver on the SMMUv2 model', () => {
     expect(soc.readReg(SMMU, 'SMR0')).toBe((0x8000_0000 | 16) >>> 0);
     expect(soc.readReg(SMMU, 'S2CR0')).toBe(0);
     expect(soc.readReg(SMMU, 'S2CR4') >>> 16).toBe(2);
+    expect(soc.findings.list()).toEqual([]);
+  });
+
+  it('programs MAIR as upstream computes it: MAIR1 = 0xffffffff (0xf4 << 24 sign-extends), and the inspector says what it holds', () => {
+    const soc = smmuSoc();
+    expect(soc.readReg(SMMU, 'CB0_MAIR0')).toBe(0xf404ff44);
+    expect(soc.readReg(SMMU, 'CB0_MAIR1')).toBe(0xffffffff);
+    const meta = soc.registerFile(SMMU).decl.meta.registers.find((r) => r.name === 'CB0_MAIR1')!;
+    expect(decodeFields(meta, soc.readReg(SMMU, 'CB0_MAIR1'))).toEqual(['Attr4', 'Attr5', 'Attr6', 'Attr7'].map((name) => ({ name, value: 0xff, label: undefined })));
+    expect(meta.doc).toMatch(/sign-extends/);
     expect(soc.findings.list()).toEqual([]);
   });
 

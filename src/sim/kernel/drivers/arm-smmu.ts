@@ -12,7 +12,7 @@
  * then poll TLBSTATUS with a doubling delay up to TLB_LOOP_TIMEOUT).
  *
  * Variants (kernel.driver(name).variant; io-pgtable ones apply to domains allocated afterwards):
- * - tableInstall 'cmpxchg' | 'store', splitLock, partialUnmap 'split' | 'refuse': passed to LPAE.
+ * - tableInstall 'cmpxchg' | 'store', splitLock, partialUnmap 'split' | 'split-upstream' | 'refuse': passed to LPAE.
  * - flushWalk: 'tlbiva' (upstream), 'tlbiasid' (flush_walk_prefer_tlbiasid), or 'tlbival': a walk
  *   flush with leaf-only invalidations, which leaves the walk cache pointing at a table io-pgtable is
  *   about to free (P4's use-after-free).
@@ -45,7 +45,7 @@ import {
   smmuIdSizeToBits,
 } from '../../hw/arm-smmu';
 import { EINVAL, ENODEV, ENOSYS, hex } from '../errno';
-import { SZ_1G, SZ_2M, SZ_4K, type IoPgtableCfg, type IoPgtableOps } from '../io-pgtable';
+import { SZ_1G, SZ_2M, SZ_4K, type IoPgtableCfg, type IoPgtableOps, type PartialUnmap } from '../io-pgtable';
 import { allocIoPgtableOps } from '../io-pgtable-alloc';
 import type { IommuDomain, IommuOps } from '../iommu-core';
 import type { DriverContext, KernelDriver } from '../kernel';
@@ -84,7 +84,7 @@ const ENOSPC = 28;
 export interface ArmSmmuVariant {
   tableInstall: 'cmpxchg' | 'store';
   splitLock: boolean;
-  partialUnmap: 'split' | 'refuse';
+  partialUnmap: PartialUnmap;
   flushWalk: 'tlbiva' | 'tlbiasid' | 'tlbival';
 }
 
@@ -236,8 +236,8 @@ export function armSmmuDriver(): KernelDriver {
         yield* cbwq(n, CB.TTBR1_LO, n * 2 ** 48);
         const t = s1.tcr;
         yield* cbw(n, CB.TCR, (t.tg << 14) | (t.sh << 12) | (t.orgn << 10) | (t.irgn << 8) | t.t0sz | TCR_EPD1);
-        yield* cbw(n, CB.MAIR0, s1.mair % TWO32);
-        yield* cbw(n, CB.MAIR1, Math.floor(s1.mair / TWO32));
+        yield* cbw(n, CB.MAIR0, Number(s1.mair & 0xffffffffn));
+        yield* cbw(n, CB.MAIR1, Number(s1.mair >> 32n));
         yield* cbw(n, CB.SCTLR, SCTLR_CFIE | SCTLR_CFRE | SCTLR_AFE | SCTLR_TRE | SCTLR_M | SCTLR_ASIDPNE);
       }
 
@@ -335,7 +335,6 @@ export function armSmmuDriver(): KernelDriver {
           const dom = priv(d);
           // arm_smmu_destroy_domain_context: the bank off, then free_io_pgtable_ops (flush_all first).
           if (dom.cb >= 0) yield* writeContextBank(dom.cb, null);
-          yield* dom.cfg.tlb!.tlbFlushAll();
           yield* dom.iop.free();
           if (dom.cb >= 0) cbDomains[dom.cb] = null;
           dom.cb = -1;

@@ -11,7 +11,7 @@
  * driver writes them on larb resume).
  *
  * Variants (kernel.driver(name).variant; io-pgtable ones apply to domains allocated afterwards):
- * - tableInstall 'cmpxchg' | 'store', splitLock, partialUnmap 'split' | 'refuse': passed to v7s (P2, P3).
+ * - tableInstall 'cmpxchg' | 'store', splitLock, partialUnmap 'split' | 'split-upstream' | 'refuse': passed to v7s (P2, P3).
  * - tlbOps: true gives io-pgtable the flush callbacks of kernels up to v5.12 (tlb_flush_walk = a range
  *   sync before an L2 table is freed); false is v5.13+, where v7s frees the table at once and the range
  *   is only invalidated at iotlb_sync.
@@ -20,7 +20,7 @@ import type { Op } from '../../core/coop';
 import { num } from '../../config/types';
 import { mtkLarbRemap, mtkM4uId, mtkM4uToLarb, mtkM4uToPort, MTK_INT_CLR, MTK_INV_ALL, MTK_INV_RANGE, MTK_INVLD_EN0, MTK_INVLD_EN1, MTK_NUM_LARBS } from '../../hw/mtk-v7s';
 import { EINVAL, ENOMEM, ETIMEDOUT, hex } from '../errno';
-import { IO_PGTABLE_QUIRK_ARM_MTK_EXT, IO_PGTABLE_QUIRK_ARM_NS, IO_PGTABLE_QUIRK_NO_PERMS, SZ_16M, SZ_1M, SZ_4K, SZ_64K, type IoPgtableCfg, type IoPgtableOps } from '../io-pgtable';
+import { IO_PGTABLE_QUIRK_ARM_MTK_EXT, IO_PGTABLE_QUIRK_ARM_NS, IO_PGTABLE_QUIRK_NO_PERMS, SZ_16M, SZ_1M, SZ_4K, SZ_64K, type IoPgtableCfg, type IoPgtableOps, type PartialUnmap } from '../io-pgtable';
 import { allocIoPgtableOps } from '../io-pgtable-alloc';
 import type { IommuDomain, IommuOps, IotlbGather } from '../iommu-core';
 import type { DriverContext, KernelDriver } from '../kernel';
@@ -70,7 +70,7 @@ const tlbAddr = (iova: number): number => ((iova % TWO32) & 0xfffff000) | Math.f
 export interface MtkVariant {
   tableInstall: 'cmpxchg' | 'store';
   splitLock: boolean;
-  partialUnmap: 'split' | 'refuse';
+  partialUnmap: PartialUnmap;
   tlbOps: boolean;
 }
 
@@ -253,8 +253,7 @@ export function mtkIommuDriver(): KernelDriver {
         },
         *domainFree(d) {
           const dom = priv(d);
-          // free_io_pgtable_ops: flush_all first, when the format has the callbacks.
-          if (dom.cfg.tlb) yield* dom.cfg.tlb.tlbFlushAll();
+          // free_io_pgtable_ops (flush_all first, when the format has the callbacks).
           yield* dom.iop.free();
         },
         *attachDev(d, dev) {
