@@ -1,5 +1,5 @@
 /**
- * `npm run bringup -- import-dt board.dtb [--report FILE] [-I DIR ...] > board.soc.json`
+ * `npm run bringup -- import-dt board.dtb [--report FILE] [-I DIR ...] [--memory BASE:SIZE] > board.soc.json`
  *
  * Reads a flattened device tree (or device tree source, compiled with cpp and dtc when they are on
  * the PATH), writes the SoC config on stdout and, on stderr, what could not be mapped. The config
@@ -25,8 +25,9 @@ export interface ImportDtDeps {
   stderr(text: string): void;
 }
 
-export const IMPORT_DT_USAGE = `usage: npm run bringup -- import-dt <board.dtb | board.dts> [--report FILE] [-I DIR ...] > board.soc.json
+export const IMPORT_DT_USAGE = `usage: npm run bringup -- import-dt <board.dtb | board.dts> [--report FILE] [-I DIR ...] [--memory BASE:SIZE] > board.soc.json
   --report FILE: also write what was and was not mapped as JSON
+  --memory BASE:SIZE: the RAM, for trees without a memory node (the bootloader adds it on many boards)
   -I DIR:        include directory for a .dts's #include and /include/ (e.g. the kernel's include/)`;
 
 const HOW_TO_GET_DTC = 'install them (Debian/Ubuntu: apt-get install device-tree-compiler cpp; Fedora: dnf install dtc cpp), or compile the blob yourself: cpp -nostdinc -undef -x assembler-with-cpp -I include board.dts | dtc -@ -I dts -O dtb -o board.dtb';
@@ -37,10 +38,11 @@ export async function importDt(argv: string[], deps: ImportDtDeps): Promise<numb
   try {
     let parsed;
     try {
-      parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { report: { type: 'string' }, include: { type: 'string', short: 'I', multiple: true } } });
+      parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { report: { type: 'string' }, include: { type: 'string', short: 'I', multiple: true }, memory: { type: 'string' } } });
     } catch (e) {
       throw new BadInput(e instanceof Error ? e.message : String(e));
     }
+    const memory = parsed.values.memory === undefined ? undefined : memoryOption(parsed.values.memory);
     const [file, ...extra] = parsed.positionals;
     if (!file || extra.length > 0) throw new BadInput(file ? `one device tree at a time, got ${parsed.positionals.length}` : 'no device tree given');
     let bytes: Uint8Array;
@@ -60,7 +62,7 @@ export async function importDt(argv: string[], deps: ImportDtDeps): Promise<numb
     }
     let imported;
     try {
-      imported = importDeviceTree(fdt, file);
+      imported = importDeviceTree(fdt, file, memory ? { memory } : {});
     } catch (e) {
       if (e instanceof DtImportError) throw new BadInput(e.message);
       throw e;
@@ -80,6 +82,14 @@ export async function importDt(argv: string[], deps: ImportDtDeps): Promise<numb
     deps.stderr(`import-dt: ${e.message}\n${IMPORT_DT_USAGE}\n`);
     return 2;
   }
+}
+
+function memoryOption(text: string): { base: number; size: number } {
+  const m = /^(0x[0-9a-f]+|\d+):(0x[0-9a-f]+|\d+)$/i.exec(text.trim());
+  const base = m ? Number(m[1]) : Number.NaN;
+  const size = m ? Number(m[2]) : Number.NaN;
+  if (!m || size <= 0 || base + size > 2 ** 40) throw new BadInput(`--memory must be BASE:SIZE (e.g. 0x40000000:0x80000000) ending below 1 TiB, got '${text}'`);
+  return { base, size };
 }
 
 /** Device tree source → blob with cpp (for #include) and dtc -@ (keeping labels for names). */

@@ -105,6 +105,15 @@ describe('import-dt', () => {
     expect(imported('rk3399').report.notMapped).toEqual([expect.objectContaining({ dtPath: '/iommu@ff660480', reason: expect.stringMatching(/disabled/) })]);
   });
 
+  it('takes the RAM from the command line when the tree has no memory node (bootloaders add it)', () => {
+    const fdt = parseFdt(new Uint8Array(readFileSync(`${DIR}/sun50i-h6.dtb`)));
+    fdt.root.children = fdt.root.children.filter((c) => !c.name.startsWith('memory'));
+    expect(() => importDeviceTree(fdt, 'board.dtb')).toThrow(/no memory node .* give the RAM with --memory BASE:SIZE/);
+    const { config, report } = importDeviceTree(fdt, 'board.dtb', { memory: { base: 0x40000000, size: 0x80000000 } });
+    expect(config.memory).toEqual([{ name: 'dram', base: '0x40000000', size: '0x80000000' }]);
+    expect(report.mapped).toContainEqual({ kind: 'memory', name: 'dram', dtPath: '(--memory)' });
+  });
+
   it('reads the SMMU context banks and their interrupts from the interrupts list', () => {
     const smmu = imported('arm64-smmu').config.iommus[0]!;
     expect(smmu).toMatchObject({ name: 'smmu0', irq: 64, options: { contextBanks: 8, contextIrqBase: 65 }, powerDomain: 'pd_smmu' });

@@ -97,8 +97,16 @@ function sanitize(s: string): string {
   return out.slice(0, MAX_NAME);
 }
 
+export interface DtImportOptions {
+  /**
+   * The RAM, when the tree has no memory node (bootloaders add it on many boards) or to replace the
+   * tree's.
+   */
+  memory?: { base: number; size: number };
+}
+
 /** Import a parsed device tree. `source` names the file in the config's description and the report. */
-export function importDeviceTree(fdt: Fdt, source: string): DtImport {
+export function importDeviceTree(fdt: Fdt, source: string, opts: DtImportOptions = {}): DtImport {
   const root = fdt.root;
   const report: DtImportReport = { source, mapped: [], notMapped: [], notes: [] };
   const notMapped = (n: FdtNode | string, what: string, reason: string): void => void report.notMapped.push({ dtPath: typeof n === 'string' ? n : n.path, what, reason });
@@ -292,9 +300,14 @@ export function importDeviceTree(fdt: Fdt, source: string): DtImport {
     if (last && last.base + last.size === r.base) last.size += r.size;
     else merged.push({ ...r });
   }
-  const ram = merged[0];
-  if (!ram) throw new DtImportError(`${source}: no memory node (device_type = "memory") with a reg: a SoC config needs its RAM`);
-  for (const r of merged.slice(1)) notMapped(r.node, 'reg', `RAM at ${hex(r.base)}+${hex(r.size)}: the console models one RAM region, the first (${hex(ram.base)}) is used`);
+  if (opts.memory && merged[0]) for (const r of merged) note(r.node, 'reg', `replaced by the RAM given on the command line`);
+  const ram = opts.memory ? { ...opts.memory, node: { path: '/memory', name: 'memory' } as FdtNode } : merged[0];
+  if (!ram) {
+    throw new DtImportError(
+      `${source}: no memory node (device_type = "memory") with a reg: on many boards the bootloader adds it; give the RAM with --memory BASE:SIZE (e.g. --memory 0x40000000:0x80000000)`,
+    );
+  }
+  if (!opts.memory) for (const r of merged.slice(1)) notMapped(r.node, 'reg', `RAM at ${hex(r.base)}+${hex(r.size)}: the console models one RAM region, the first (${hex(ram.base)}) is used`);
   const memBase = Math.ceil(ram.base / 4096) * 4096;
   let memEnd = Math.floor((ram.base + ram.size) / 4096) * 4096;
   if (memEnd > 2 ** 40) {
@@ -302,8 +315,10 @@ export function importDeviceTree(fdt: Fdt, source: string): DtImport {
     memEnd = 2 ** 40;
   }
   if (memBase !== ram.base || memEnd !== ram.base + ram.size) note(ram.node, 'reg', `RAM rounded to 4 KiB pages: ${hex(memBase)}+${hex(memEnd - memBase)}`);
-  const memory: MemoryConfig = { name: claim('dram', undefined), base: hex(memBase), size: hex(memEnd - memBase), dtPath: ram.node.path };
-  report.mapped.push({ kind: 'memory', name: memory.name, dtPath: ram.node.path });
+  if (memEnd <= memBase) throw new DtImportError(`${source}: the RAM at ${hex(ram.base)}+${hex(ram.size)} holds no whole 4 KiB page`);
+  const memory: MemoryConfig = { name: claim('dram', undefined), base: hex(memBase), size: hex(memEnd - memBase) };
+  if (!opts.memory) memory.dtPath = ram.node.path;
+  report.mapped.push({ kind: 'memory', name: memory.name, dtPath: opts.memory ? '(--memory)' : ram.node.path });
 
   // IOMMUs.
   const iommus: IommuConfig[] = [];
