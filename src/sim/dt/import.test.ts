@@ -87,7 +87,7 @@ describe('import-dt', () => {
     // A Rockchip power controller: a domain's name is its child node's label, or its node name, or the specifier.
     const rk = imported('rk3399').config;
     expect(rk.powerDomains!.map((p) => [p.name, p.dtPath])).toEqual([
-      ['pd_vopb', '/power-controller/pd_vopb@20'],
+      ['pd_vopb', '/power-controller/pd_vo@22/pd_vopb@20'],
       ['pd_vopl', '/power-controller/power-domain@21'],
       ['power_23', '/power-controller/power-domain@23'],
     ]);
@@ -126,7 +126,7 @@ describe('import-dt', () => {
     const tree = s.deviceTree();
     expect(tree.iommus.find((i) => i.name === 'vopb_mmu')!.dtPath).toBe('/iommu@ff903f00');
     expect(tree.devices.find((d) => d.name === 'vopb')!.dtPath).toBe('/vop@ff900000');
-    expect(tree.powerDomains.find((d) => d.name === 'pd_vopb')!.dtPath).toBe('/power-controller/pd_vopb@20');
+    expect(tree.powerDomains.find((d) => d.name === 'pd_vopb')!.dtPath).toBe('/power-controller/pd_vo@22/pd_vopb@20');
     expect(tree.memory[0]!.dtPath).toBe('/memory@0');
   });
 

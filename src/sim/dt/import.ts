@@ -252,8 +252,8 @@ export function importDeviceTree(fdt: Fdt, source: string, opts: DtImportOptions
     let dtNode = spec.provider;
     let want = spec.args.length === 0 ? nodeName(spec.provider) : `${nodeName(spec.provider)}_${spec.args.join('_')}`;
     if (kind === 'powerDomain' && spec.args.length === 1) {
-      // Rockchip-style providers have a child per domain whose reg is the specifier.
-      const child = spec.provider.children.find((c) => prop.u32(c.props.get('reg')) === spec.args[0]);
+      // Rockchip-style providers have a node per domain, nested as the domains are, whose reg is the specifier.
+      const child = [...walk(spec.provider)].find((c) => c !== spec.provider && prop.u32(c.props.get('reg')) === spec.args[0]);
       if (child) {
         dtNode = child;
         const label = labels.get(child.path);
