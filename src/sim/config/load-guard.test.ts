@@ -58,6 +58,16 @@ describe('model options', () => {
     expect(firstError(c).path).toBe('/iommus/0/options/contextIrqBase');
   });
 
+  it('bounds the caches of all IOMMUs together (64 maximal ones took 5 s and 600 MB to build)', () => {
+    const c = preset('sun50i-h6');
+    const mmu = c.iommus[0]!;
+    c.devices = [];
+    c.iommus = Array.from({ length: 64 }, (_, i) => ({ ...mmu, name: `m${i}`, powerDomain: undefined, clocks: undefined, tlb: { entries: 65536 }, walkCache: { entries: 65536 }, reg: [{ base: 0x10000000 + i * 0x10000, size: '0x10000' }] }));
+    const e = firstError(c);
+    expect(e.path).toBe('/iommus/1');
+    expect(e.message).toMatch(/would hold \d+ entries up to here; at most 262144 in all are built/);
+  });
+
   it('bounds array sizes', () => {
     const c = preset('sun50i-h6');
     c.devices = Array.from({ length: 300 }, (_, i) => ({ name: `d${i}` }));

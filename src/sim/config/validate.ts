@@ -2,9 +2,17 @@ import AjvImport from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import schema from '../../../resources/schema/soc.schema.json';
 import { jsonSyntaxError, linesOfPointers } from './json-locate';
+import { H6_MASTERS } from '../hw/sun50i-h6';
 import { num, type SocConfig } from './types';
 
 const PA_LIMIT = 2 ** 40;
+/**
+ * All TLB and walk-cache entries a SoC may build, summed over its IOMMUs: each cache alone is
+ * bounded by the schema, but 64 IOMMUs of maximal caches would take seconds and half a GiB to build.
+ */
+export const MAX_TOTAL_CACHE_ENTRIES = 262144;
+/** What the sum counts for a cache the config leaves at the model's default. */
+const DEFAULT_CACHE_ENTRIES = 128;
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
 export interface ConfigIssue {
@@ -158,6 +166,17 @@ function semanticErrors(c: SocConfig): { path: string; message: string }[] {
     if (typeof irqBase === 'number') {
       const banks = typeof m.options?.contextBanks === 'number' ? m.options.contextBanks : 8;
       if (irqBase + banks > 1020) out.push({ path: `/iommus/${i}/options/contextIrqBase`, message: `context bank interrupts ${irqBase}..${irqBase + banks - 1} go past GIC SPI 1019` });
+    }
+  });
+  let cacheEntries = 0;
+  c.iommus.forEach((m, i) => {
+    // Rockchip MMU instances each have their own caches; the H6 has a micro TLB per master port.
+    const instances = m.model === 'rockchip' ? m.reg.length : 1;
+    const micro = m.model === 'sun50i-h6' ? H6_MASTERS.length * (typeof m.options?.microTlbEntries === 'number' ? m.options.microTlbEntries : 16) : 0;
+    const before = cacheEntries;
+    cacheEntries += instances * ((m.tlb?.entries ?? DEFAULT_CACHE_ENTRIES) + (m.walkCache?.entries ?? DEFAULT_CACHE_ENTRIES)) + micro;
+    if (before <= MAX_TOTAL_CACHE_ENTRIES && cacheEntries > MAX_TOTAL_CACHE_ENTRIES) {
+      out.push({ path: `/iommus/${i}`, message: `the IOMMUs' TLBs and walk caches would hold ${cacheEntries} entries up to here; at most ${MAX_TOTAL_CACHE_ENTRIES} in all are built` });
     }
   });
   const ids = new Map<string, string>();
