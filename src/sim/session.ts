@@ -3,6 +3,8 @@
  * console reads. Transport-free: the sim worker exposes it, tests call it directly.
  */
 import type { Finding } from './core/findings';
+import { ConfigBuildError } from './config/build-error';
+import { lineOfPointer } from './config/json-locate';
 import { parseConfig } from './config/validate';
 import type { SocConfig } from './config/types';
 import { scriptApiDts } from './script/api-types';
@@ -67,7 +69,8 @@ export class Session {
     try {
       this.soc = new Soc(r.config, r.config.seed ?? DEFAULT_SEED);
     } catch (err) {
-      return { ok: false, errors: [{ file, path: '', message: `cannot build the SoC: ${(err as Error).message}` }] };
+      const path = err instanceof ConfigBuildError ? err.path : '';
+      return { ok: false, errors: [{ file, path, message: `cannot build the SoC: ${(err as Error).message}`, line: lineOfPointer(text, path) }] };
     }
     this.loaded = { config: r.config, text, file };
     this.archived = [];

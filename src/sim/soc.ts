@@ -8,7 +8,8 @@ import { Clock } from './core/clock';
 import { FindingLog } from './core/findings';
 import { Rng } from './core/rng';
 import { Trace } from './core/trace';
-import { num, type SocConfig } from './config/types';
+import { ConfigBuildError } from './config/build-error';
+import { num, type IommuConfig, type SocConfig } from './config/types';
 import { Bus } from './mem/bus';
 import { CpuCache, type CpuCacheSnapshot } from './mem/cpu-cache';
 import { SparseRam, type RamSnapshot } from './mem/ram';
@@ -78,6 +79,16 @@ export interface SocSnapshot extends SocState {
   ram: RamSnapshot;
 }
 
+/** Run one entry's build step; an error it throws names that entry's JSON path. */
+function atPath(path: string, build: () => void): void {
+  try {
+    build();
+  } catch (e) {
+    if (e instanceof ConfigBuildError) throw e;
+    throw new ConfigBuildError(path, e instanceof Error ? e.message : String(e));
+  }
+}
+
 export class Soc {
   readonly ram: SparseRam;
   readonly cache: CpuCache;
@@ -106,8 +117,8 @@ export class Soc {
     private readonly drivers: Iterable<KernelDriver> = iommuDrivers(),
   ) {
     const [mem, ...more] = config.memory;
-    if (!mem) throw new Error('config has no memory');
-    if (more.length > 0) throw new Error('only one memory region is supported');
+    if (!mem) throw new ConfigBuildError('/memory', 'config has no memory');
+    if (more.length > 0) throw new ConfigBuildError('/memory/1', 'only one memory region is supported');
     this.ram = new SparseRam(num(mem.base), num(mem.size));
     this.cache = new CpuCache(this.ram);
     this.bus = new Bus(this.ram, this.cache);
@@ -131,35 +142,44 @@ export class Soc {
     }
     for (const c of config.clocks ?? []) this.gates.set(c.name, new ClockGate(c.name, c.rateHz ?? 0, c.on ?? true));
 
-    for (const cfg of config.iommus) {
-      const factory = registry.get(cfg.model);
-      if (!factory) throw new Error(`${cfg.name}: no model '${cfg.model}' in this build`);
-      const iommu = factory(cfg, this.ctx);
-      this.iommuMap.set(cfg.name, iommu);
-      const domain = cfg.powerDomain === undefined ? undefined : this.domainNamed(cfg.powerDomain, cfg.name);
-      const clocks = (cfg.clocks ?? []).map((c) => this.clockNamed(c, cfg.name));
-      domain?.add(iommu);
-      if (cfg.irq !== undefined) this.irqs.connect(cfg.irq, cfg.name);
-      const windows = iommu.registerFiles();
-      iommu.mmio().forEach((region, i) => {
-        this.bus.mapMmio({ ...region, target: gateMmio(region.target, region.base, iommu.decl, domain, clocks, this.findings) });
-        const w = windows[i];
-        if (w) this.regBlocks.set(w.window, { name: w.window, iommu, base: region.base, size: region.size, regs: w.regs });
-      });
-    }
-
-    for (const cfg of config.devices) {
-      if (this.deviceMap.has(cfg.name) || this.iommuMap.has(cfg.name)) throw new Error(`duplicate block name ${cfg.name}`);
-      const iommu = cfg.iommu ? this.iommuMap.get(cfg.iommu) : undefined;
-      if (cfg.iommu && !iommu) throw new Error(`${cfg.name}: no IOMMU named ${cfg.iommu}`);
-      const dev = new DmaMaster(cfg, this.ctx, iommu ?? null);
-      this.deviceMap.set(cfg.name, dev);
-      if (cfg.powerDomain !== undefined) this.domainNamed(cfg.powerDomain, cfg.name).add(dev);
-    }
+    config.iommus.forEach((cfg, i) => atPath(`/iommus/${i}`, () => this.addIommu(cfg, i, registry)));
+    config.devices.forEach((cfg, i) =>
+      atPath(`/devices/${i}`, () => {
+        if (this.deviceMap.has(cfg.name) || this.iommuMap.has(cfg.name)) throw new ConfigBuildError(`/devices/${i}/name`, `duplicate block name ${cfg.name}`);
+        const iommu = cfg.iommu ? this.iommuMap.get(cfg.iommu) : undefined;
+        if (cfg.iommu && !iommu) throw new ConfigBuildError(`/devices/${i}/iommu`, `${cfg.name}: no IOMMU named ${cfg.iommu}`);
+        const dev = new DmaMaster(cfg, this.ctx, iommu ?? null);
+        this.deviceMap.set(cfg.name, dev);
+        if (cfg.powerDomain !== undefined) this.domainNamed(cfg.powerDomain, cfg.name).add(dev);
+      }),
+    );
     this.checks = new Checkers({ config, bus: this.bus, clock: this.clock, trace: this.trace, findings: this.findings, iommus: this.iommuMap });
     this.ctx.observer = this.checks;
     for (const dev of this.deviceMap.values()) dev.startTraffic();
+  }
 
+  private addIommu(cfg: IommuConfig, i: number, registry: ReadonlyMap<string, IommuFactory>): void {
+    const factory = registry.get(cfg.model);
+    if (!factory) throw new ConfigBuildError(`/iommus/${i}/model`, `${cfg.name}: no model '${cfg.model}' in this build`);
+    const iommu = factory(cfg, this.ctx);
+    this.iommuMap.set(cfg.name, iommu);
+    const domain = cfg.powerDomain === undefined ? undefined : this.domainNamed(cfg.powerDomain, cfg.name);
+    const clocks = (cfg.clocks ?? []).map((c) => this.clockNamed(c, cfg.name));
+    domain?.add(iommu);
+    if (cfg.irq !== undefined) this.irqs.connect(cfg.irq, cfg.name);
+    const windows = iommu.registerFiles();
+    iommu.mmio().forEach((region, j) => {
+      const w = windows[j];
+      if (w) {
+        // A window shorter than its register file would make the driver's first access a bus error.
+        const need = Math.max(...w.regs.decl.meta.registers.map((r) => r.offset + 4));
+        if (region.size < need) {
+          throw new ConfigBuildError(`/iommus/${i}/reg/${j}/size`, `${cfg.name}: the ${cfg.model} register file needs a window of at least 0x${need.toString(16)} bytes, not 0x${region.size.toString(16)}`);
+        }
+      }
+      this.bus.mapMmio({ ...region, target: gateMmio(region.target, region.base, iommu.decl, domain, clocks, this.findings) });
+      if (w) this.regBlocks.set(w.window, { name: w.window, iommu, base: region.base, size: region.size, regs: w.regs });
+    });
   }
 
   /**

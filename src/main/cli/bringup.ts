@@ -4,6 +4,7 @@
  *   npm run bringup -- --soc <config.soc.json> [--seed N] [--reporter tap|junit|pretty]
  *                      [--out FILE] [--emit-types FILE] [--timeout MS] [--explore-workers N]
  *                      script.ts [more.ts ...]
+ *   npm run bringup -- import-dt board.dtb [--report FILE] > board.soc.json   (see import-dt.ts)
  *
  * Exit 0: every test passed. 1: a test failed or a script was stopped. 2: bad input (option,
  * missing file, invalid config, script syntax), with a message naming the file and line or field.
@@ -42,7 +43,8 @@ const USAGE = `usage: npm run bringup -- --soc <config.soc.json> [--seed N] [--r
                           [--out FILE] [--emit-types FILE] [--timeout MS] [--explore-workers N]
                           script.ts [more.ts ...]
   --explore-workers N: workers per exploration unless its spec says (default: one per core once an
-                       exploration runs for a second); the results are the same whatever N`;
+                       exploration runs for a second); the results are the same whatever N
+       npm run bringup -- import-dt <board.dtb | board.dts> [--report FILE] > board.soc.json`;
 
 interface Options {
   soc: string;
@@ -187,6 +189,10 @@ export function exploreReport(file: string, runs: number, schedules: { schedule:
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'import-dt') {
+    const { importDtMain } = await import('./import-dt');
+    process.exit(await importDtMain(process.argv.slice(3)));
+  }
   const { SessionHost } = await import('../host/host');
   const code = await bringup(process.argv.slice(2), {
     createSession: () => SessionHost.create(),

@@ -16,17 +16,24 @@ export interface SocConfig {
   memory: MemoryConfig[];
   powerDomains?: PowerDomainConfig[];
   clocks?: ClockConfig[];
+  /** Reset lines, named; blocks list the lines they are wired to. */
+  resets?: ResetConfig[];
   iommus: IommuConfig[];
   devices: DeviceConfig[];
 }
 
-export interface MemoryConfig {
+/** The device tree node a block came from (`import-dt`), so views and findings can name it. */
+export interface DtOrigin {
+  dtPath?: string;
+}
+
+export interface MemoryConfig extends DtOrigin {
   name: string;
   base: Num;
   size: Num;
 }
 
-export interface PowerDomainConfig {
+export interface PowerDomainConfig extends DtOrigin {
   name: string;
   /** Whether the domain is on at reset (default true). */
   on?: boolean;
@@ -34,17 +41,21 @@ export interface PowerDomainConfig {
   offAccess?: 'bus-error' | 'reset-values';
 }
 
-export interface ClockConfig {
+export interface ClockConfig extends DtOrigin {
   name: string;
   rateHz?: number;
   on?: boolean;
+}
+
+export interface ResetConfig extends DtOrigin {
+  name: string;
 }
 
 export interface CacheSizeConfig {
   entries: number;
 }
 
-export interface IommuConfig {
+export interface IommuConfig extends DtOrigin {
   name: string;
   model: 'sun50i-h6' | 'rockchip' | 'mtk-v7s' | 'arm-lpae';
   /** Register windows: one for most IOMMUs, several for a multi-instance Rockchip IOMMU. */
@@ -54,6 +65,7 @@ export interface IommuConfig {
   coherentWalk?: boolean;
   powerDomain?: string;
   clocks?: string[];
+  resets?: string[];
   tlb?: CacheSizeConfig;
   walkCache?: CacheSizeConfig;
   /** Model-specific options (e.g. Rockchip 'v1' | 'v2'). */
@@ -65,7 +77,7 @@ export type TrafficConfig =
   | { kind: 'burst'; iova: Num; bytes: Num; periodCycles: number; access: 'read' | 'write' }
   | { kind: 'none' };
 
-export interface DeviceConfig {
+export interface DeviceConfig extends DtOrigin {
   name: string;
   /** IOMMU name, or null/absent for a master that reaches RAM directly. */
   iommu?: string | null;
@@ -73,6 +85,7 @@ export interface DeviceConfig {
   masterId?: number;
   powerDomain?: string;
   clocks?: string[];
+  resets?: string[];
   /** Whether the device's own DMA is cache-coherent (default false). */
   coherent?: boolean;
   /** Bytes per DMA beat (default 64). */
@@ -81,9 +94,11 @@ export interface DeviceConfig {
   compatible?: string;
 }
 
-/** Parse a Num: decimal number, or "0x..." hex string. */
+/** Parse a Num: decimal number, or "0x..." hex string. Text that is neither is an error, never NaN. */
 export function num(v: Num): number {
   if (typeof v === 'number') return v;
   const s = v.trim().toLowerCase().replace(/_/g, '');
-  return s.startsWith('0x') ? parseInt(s.slice(2), 16) : Number(s);
+  const n = s.startsWith('0x') ? (/^0x[0-9a-f]+$/.test(s) ? parseInt(s.slice(2), 16) : Number.NaN) : /^\d+$/.test(s) ? Number(s) : Number.NaN;
+  if (Number.isNaN(n)) throw new Error(`not a number: ${JSON.stringify(v)}`);
+  return n;
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../core/rng';
-import { KeyedCache } from './keyed-cache';
+import { KeyedCache, MAX_CACHE_ENTRIES } from './keyed-cache';
 
 type Cmd = { op: 'set'; k: number; v: number } | { op: 'get' | 'delete'; k: number } | { op: 'where'; mod: number } | { op: 'clear' };
 
@@ -15,6 +15,13 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
 );
 
 describe('KeyedCache', () => {
+  it('refuses capacities it cannot index (2^29 used to loop forever)', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, MAX_CACHE_ENTRIES + 1, 2 ** 29, 2 ** 40]) {
+      expect(() => new KeyedCache<number>(bad, new Rng(1))).toThrow(/capacity must be an integer from 1 to 65536/);
+    }
+    expect(new KeyedCache<number>(MAX_CACHE_ENTRIES, new Rng(1)).capacity).toBe(MAX_CACHE_ENTRIES);
+  });
+
   it('behaves as a bounded map whose evictions are all reported (property)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 24 }), fc.array(cmd, { maxLength: 300 }), (capacity, cmds) => {

@@ -1,6 +1,13 @@
 import type { Rng } from '../core/rng';
 
 /**
+ * The largest cache (TLB, walk cache) the models build. The hash tables take 4x capacity slots and
+ * index them with 32-bit shifts, so capacity must stay far below 2^29; 2^16 entries is already more
+ * than any IOMMU has, and a config asking for more is refused rather than allocated.
+ */
+export const MAX_CACHE_ENTRIES = 65536;
+
+/**
  * rng.below(n), computed without a float modulo: u % n == ((hi % n) * 2^16 + lo) % n for u = hi * 2^16
  * + lo, and for n <= 2^15 every step stays a small integer; a full cache of power-of-two capacity
  * (the usual TLB size) needs no division at all. The seeded sequence is unchanged.
@@ -38,7 +45,7 @@ export class KeyedCache<V> {
     private readonly rng: Rng,
     private readonly onEvict?: (key: number, value: V) => void,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`cache capacity must be a positive integer, not ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CACHE_ENTRIES) throw new Error(`cache capacity must be an integer from 1 to ${MAX_CACHE_ENTRIES}, not ${capacity}`);
     // Load factor at most 1/4 keeps probe runs, and so backward-shift deletions, short.
     let bits = 2;
     while (1 << bits < capacity * 4) bits++;

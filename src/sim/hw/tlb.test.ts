@@ -1,13 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../core/rng';
-import { KeyedCache } from './keyed-cache';
+import { KeyedCache, MAX_CACHE_ENTRIES } from './keyed-cache';
 import { Tlb, type TlbLine } from './tlb';
 import { PERM_READ, PERM_WRITE } from './types';
 
 const line = (iova: number, size = 4096, master = -1, pa = 0x4000_0000 + iova): TlbLine => ({ iova, size, pa, perms: PERM_READ | PERM_WRITE, master, aux: 0 });
 
 describe('Tlb', () => {
+  it('refuses capacities it cannot index (2^29 used to loop forever)', () => {
+    for (const bad of [0, 2.5, MAX_CACHE_ENTRIES + 1, 2 ** 29, 2 ** 31]) {
+      expect(() => new Tlb({ level: 'iotlb', capacity: bad, rng: new Rng(1) })).toThrow(/capacity must be an integer from 1 to 65536/);
+    }
+  });
+
   it('looks up any address inside an entry, for several page sizes', () => {
     const t = new Tlb({ level: 'iotlb', capacity: 8, rng: new Rng(1) });
     t.insert(line(0x1000));

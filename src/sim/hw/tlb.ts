@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock';
 import type { Rng } from '../core/rng';
 import type { Trace } from '../core/trace';
-import { pickBelow } from './keyed-cache';
+import { MAX_CACHE_ENTRIES, pickBelow } from './keyed-cache';
 import { PERM_READ, PERM_WRITE, type AccessKind, type TlbEntry } from './types';
 
 /**
@@ -99,7 +99,7 @@ export class Tlb {
 
   constructor(opts: TlbOptions) {
     const cap = opts.capacity;
-    if (!Number.isInteger(cap) || cap < 1) throw new Error(`cache capacity must be a positive integer, not ${cap}`);
+    if (!Number.isInteger(cap) || cap < 1 || cap > MAX_CACHE_ENTRIES) throw new Error(`cache capacity must be an integer from 1 to ${MAX_CACHE_ENTRIES}, not ${cap}`);
     this.level = opts.level;
     this.capacity = cap;
     this.tagMaster = opts.tagMaster ?? false;

@@ -2,7 +2,8 @@
  * The SoC as a tree for the workspace: IOMMUs with their register windows, the masters behind each,
  * masters that reach RAM directly, and power domains with their members; with live power state.
  * Once the kernel is booted, also its view: runtime-PM status per device, device links, and the
- * domain each master's group is attached to. Looking never boots the kernel.
+ * domain each master's group is attached to. Looking never boots the kernel. Blocks imported from a
+ * device tree carry their node's path (dtPath), so the view can name the node the user knows.
  */
 import { num } from '../config/types';
 import type { Soc } from '../soc';
@@ -26,6 +27,7 @@ export function deviceTree(soc: Soc): DeviceTree {
     return {
       name: c.name,
       model: c.model,
+      dtPath: c.dtPath ?? null,
       windows: model.registerFiles().map((w, i) => ({ name: w.window, base: w.base, size: num(c.reg[i]?.size ?? 0) })),
       irq: c.irq ?? null,
       coherentWalk: c.coherentWalk ?? false,
@@ -36,6 +38,7 @@ export function deviceTree(soc: Soc): DeviceTree {
   });
   const devices = cfg.devices.map((d): TreeDevice => ({
     name: d.name,
+    dtPath: d.dtPath ?? null,
     iommu: d.iommu ?? null,
     masterId: d.masterId ?? 0,
     powerDomain: d.powerDomain ?? null,
@@ -47,9 +50,10 @@ export function deviceTree(soc: Soc): DeviceTree {
   }));
   const powerDomains = (cfg.powerDomains ?? []).map((p): TreeDomain => ({
     name: p.name,
+    dtPath: p.dtPath ?? null,
     on: soc.powerDomain(p.name).on,
     members: [...cfg.iommus, ...cfg.devices].filter((b) => b.powerDomain === p.name).map((b) => b.name),
   }));
   const links = (k?.pm.deviceLinks() ?? []).map((l): TreeLink => ({ consumer: l.consumer, supplier: l.supplier, flags: l.flags, refs: l.rpmActive - 1 }));
-  return { name: cfg.name, memory: cfg.memory.map((m) => ({ name: m.name, base: num(m.base), size: num(m.size) })), iommus, devices, powerDomains, links };
+  return { name: cfg.name, memory: cfg.memory.map((m) => ({ name: m.name, base: num(m.base), size: num(m.size), dtPath: m.dtPath ?? null })), iommus, devices, powerDomains, links };
 }

@@ -32,6 +32,8 @@ export type TreeRpmStatus = 'active' | 'resuming' | 'suspended' | 'suspending';
 export interface TreeIommu {
   name: string;
   model: string;
+  /** The device tree node the config entry was imported from (its "dtPath"), if any. */
+  dtPath: string | null;
   windows: { name: string; base: number; size: number }[];
   irq: number | null;
   coherentWalk: boolean;
@@ -43,6 +45,8 @@ export interface TreeIommu {
 
 export interface TreeDevice {
   name: string;
+  /** The device tree node the config entry was imported from (its "dtPath"), if any. */
+  dtPath: string | null;
   iommu: string | null;
   masterId: number;
   powerDomain: string | null;
@@ -66,13 +70,14 @@ export interface TreeLink {
 
 export interface TreeDomain {
   name: string;
+  dtPath: string | null;
   on: boolean;
   members: string[];
 }
 
 export interface DeviceTree {
   name: string;
-  memory: { name: string; base: number; size: number }[];
+  memory: { name: string; base: number; size: number; dtPath: string | null }[];
   iommus: TreeIommu[];
   devices: TreeDevice[];
   powerDomains: TreeDomain[];

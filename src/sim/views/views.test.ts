@@ -172,7 +172,7 @@ describe('device tree', () => {
     const t = deviceTree(soc);
     expect(t.iommus.map((i) => [i.name, i.model, i.powered, i.powerDomain])).toEqual([['iommu0', 'sun50i-h6', true, 'pd_iommu']]);
     expect(t.devices.find((d) => d.name === 've')).toMatchObject({ iommu: 'iommu0', masterId: 3 });
-    expect(t.powerDomains).toEqual([{ name: 'pd_iommu', on: true, members: ['iommu0'] }]);
+    expect(t.powerDomains).toEqual([{ name: 'pd_iommu', dtPath: null, on: true, members: ['iommu0'] }]);
     soc.powerDomain('pd_iommu').set(false);
     expect(deviceTree(soc).iommus[0]!.powered).toBe(false);
   });
