@@ -20,6 +20,7 @@ import { makeRig, RAM_BASE } from '../src/sim/kernel/testing/fake-iommu';
 import { presetSoc } from '../src/sim/kernel/testing/presets';
 import { benchIoPgtable } from '../src/sim/kernel/io-pgtable-bench';
 import { benchIommuDrivers } from '../src/sim/kernel/drivers/iommu-driver-bench';
+import { EXAMPLES, exampleSource, HELD_SOC, heldRaceSource, runExploreScript, type ExploreRun } from './bench-explore';
 
 interface Result {
   name: string;
@@ -255,6 +256,36 @@ async function drivers(): Promise<void> {
   for (const r of medianCases('driver', 3, () => benchIommuDrivers(20_000))) report(r);
 }
 
+// ---- explorer (rates over process CPU time; targets: >= 3,000 schedules/s for P1/P2, 64 MiB held within 1.5x) ----
+
+/** The run with the median schedules/s of n. */
+async function medianRun(n: number, f: () => Promise<ExploreRun>): Promise<ExploreRun> {
+  const all: ExploreRun[] = [];
+  for (let i = 0; i < n; i++) all.push(await f());
+  return all.sort((a, b) => a.runs / a.seconds - b.runs / b.seconds)[Math.floor(n / 2)]!;
+}
+
+async function exploreExamples(): Promise<void> {
+  for (const ex of EXAMPLES) {
+    const source = exampleSource(ex.file);
+    await runExploreScript(ex.soc, source, ex.test);
+    const r = await medianRun(RUNS, () => runExploreScript(ex.soc, source, ex.test));
+    report({ name: `explore-${ex.name}`, ops: r.runs, seconds: r.seconds, rate: r.runs / r.seconds, unit: 'schedules/s' });
+    report({ name: `explore-${ex.name}-steps`, ops: r.steps, seconds: r.seconds, rate: r.steps / r.seconds, unit: 'steps/s' });
+  }
+}
+
+async function exploreHeld(): Promise<void> {
+  const run = (mib: number): Promise<ExploreRun> => runExploreScript(HELD_SOC, heldRaceSource(mib), 'race');
+  await run(0);
+  const empty = await medianRun(RUNS, () => run(0));
+  const held = await medianRun(RUNS, () => run(64));
+  const base = empty.runs / empty.seconds;
+  const rate = held.runs / held.seconds;
+  report({ name: 'explore-lpae-race-empty', ops: empty.runs, seconds: empty.seconds, rate: base, unit: 'schedules/s' });
+  report({ name: 'explore-lpae-race-64MiB-held', ops: held.runs, seconds: held.seconds, rate, unit: 'schedules/s', baseline: base, ratio: rate / base });
+}
+
 const GROUPS: Record<string, () => Promise<void>> = {
   ram: async () => report(ramHeap()),
   'tlb-hit': async () => report(tlbHits()),
@@ -263,6 +294,8 @@ const GROUPS: Record<string, () => Promise<void>> = {
   kernel,
   'io-pgtable': ioPgtable,
   drivers,
+  explore: exploreExamples,
+  'explore-held': exploreHeld,
 };
 
 if (group !== undefined) {

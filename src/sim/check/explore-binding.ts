@@ -17,6 +17,8 @@ export interface ExploreBinding {
 
 export interface ExploreBindingOptions {
   onProgress?(p: ExploreProgress): void;
+  /** See ExploreOptions.onRun. */
+  onRun?: ExploreOptions['onRun'];
   /** Told of every finished exploration and which call it was (the CLI prints failing schedules; the console offers replays). */
   onResult?(r: ExploreResult, call: ExploreCallId): void;
   /** The signal that stops explorations now (the running test's). */
@@ -70,7 +72,7 @@ export function createExploreBinding(soc: Soc, opts: ExploreBindingOptions = {})
   const run = async (spec: ExploreSpec): Promise<ExploreResult> => {
     const call = nextCall();
     const signal = opts.signal?.();
-    const base: ExploreOptions = { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(signal ? { signal } : {}) };
+    const base: ExploreOptions = { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.onRun ? { onRun: opts.onRun } : {}), ...(signal ? { signal } : {}) };
     if (opts.serve) {
       const known = opts.serve.earlier.find((e) => sameCall(e.call, call));
       if (known) return known.result;

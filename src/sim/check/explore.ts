@@ -122,6 +122,8 @@ export interface ExploreOptions {
   helpers?: ExploreHelpers;
   /** How often runs give the event loop a turn, in ms (default 20; tests use 0 to exercise work sharing). */
   yieldMs?: number;
+  /** Told of every run's outcome in this worker (benchmarks count steps). */
+  onRun?(o: RunOutcome): void;
 }
 
 const DEFAULT_BOUND = 2;
@@ -239,6 +241,7 @@ async function session<T>(target: ExploreTarget, spec: ExploreSpec, opts: Explor
     } finally {
       target.setExecutor(null);
     }
+    opts.onRun?.(outcome);
     let error = outcome.error ?? outcome.errors.map((e, i) => (e === undefined ? undefined : `thread ${i}: ${e}`)).find((e) => e !== undefined);
     if (error === undefined && spec.check) {
       try {

@@ -1,0 +1,108 @@
+/**
+ * Explorer benchmarks (bench.ts groups `explore` and `explore-held`): whole scripts through the
+ * engine session, as `npm run bringup` runs them, without the worker and its transport.
+ *
+ * - P1 and P2: the examples' clean exhaustive explorations (bound 2), schedules/s and steps/s.
+ * - explore-held: the LPAE race of a 2 MiB block map against a 4 KiB page map in the same region
+ *   (exhaustive, bound 2), once with nothing else allocated and once with 64 MiB allocated and
+ *   mapped before the call; the ratio shows whether restoring costs what a run changed or what exists.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../src/sim/config/validate';
+import { createExploreBinding } from '../src/sim/check/explore-binding';
+import type { ExploreSpec } from '../src/sim/check/explore';
+import { runScript } from '../src/sim/script/run';
+import { Soc } from '../src/sim/soc';
+import { createSocBindings } from '../src/sim/soc-api';
+
+/** This process's CPU time: steadier than the wall clock on a loaded machine (the exploration runs in this thread only). */
+export const cpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+const root = (p: string): string => fileURLToPath(new URL(`../${p}`, import.meta.url));
+
+export interface ExploreRun {
+  /** Schedules run by the timed exploration (the last one of the test). */
+  runs: number;
+  /** Steps those runs took. */
+  steps: number;
+  /** CPU seconds. */
+  seconds: number;
+}
+
+/**
+ * Run a script on a fresh SoC, as the session does, in this worker only (no helper workers), and
+ * time the last exploration of the test named `test`.
+ */
+export async function runExploreScript(socFile: string, source: string, test: string): Promise<ExploreRun> {
+  const parsed = parseConfig(readFileSync(root(socFile), 'utf8'), socFile);
+  if (!parsed.ok) throw new Error(`bench: ${socFile}: ${JSON.stringify(parsed.errors)}`);
+  const soc = new Soc(parsed.config);
+  let current = '';
+  let steps = 0;
+  let timed: ExploreRun | null = null;
+  const inner = createExploreBinding(soc, { onRun: (o) => (steps += o.stepCount) });
+  const explore = Object.assign(
+    async (spec: ExploreSpec) => {
+      const steps0 = steps;
+      const t0 = cpuSeconds();
+      const r = await inner(spec);
+      if (current === test) timed = { runs: r.runs, steps: steps - steps0, seconds: cpuSeconds() - t0 };
+      return r;
+    },
+    { replay: inner.replay },
+  );
+  const out = await runScript({
+    source,
+    fileName: 'bench.ts',
+    timeoutMs: 600_000,
+    bindings: { soc: createSocBindings(soc), kernel: soc.kernel.api, explore },
+    hooks: { beforeTest: (t) => void (current = t.fullName), afterTest: () => soc.findings.take() },
+  });
+  if (!out.ok) throw new Error(`bench: script failed: ${out.error?.message ?? out.tests.filter((t) => t.status !== 'passed').map((t) => `${t.fullName}: ${t.error?.message}`).join('; ')}`);
+  if (!timed) throw new Error(`bench: no exploration in test ${test}`);
+  return timed;
+}
+
+export const EXAMPLES = [
+  { name: 'p1-rockchip-zap-order', soc: 'resources/socs/rk3399.soc.json', file: 'resources/examples/problems/p1-rockchip-zap-order-explore.ts', test: 'upstream order explores clean (exhaustive, bound 2)' },
+  { name: 'p2-v7s-table-install', soc: 'resources/socs/mt8183.soc.json', file: 'resources/examples/problems/p2-v7s-table-install-explore.ts', test: 'tableInstall cmpxchg: explores clean (exhaustive, bound 2)' },
+] as const;
+
+export const exampleSource = (file: string): string => readFileSync(root(file), 'utf8');
+
+/** The LPAE block-vs-page race with `heldMiB` allocated (4 MiB at a time) and mapped before explore. */
+export function heldRaceSource(heldMiB: number): string {
+  return `
+const SMMU = 'smmu0';
+const SZ_2M = 0x20_0000;
+const SZ_4M = 0x40_0000;
+test('race', async () => {
+  const d = await kernel.domainAlloc(SMMU);
+  expect(await kernel.attachDevice(d, 'dma0')).toBe(0);
+  for (let i = 0; i < ${heldMiB / 4}; i++) {
+    const pa = await kernel.allocPages(1024);
+    const aligned = pa + ((SZ_2M - (pa % SZ_2M)) % SZ_2M);
+    expect(await kernel.map(d, 0x8000_0000 + i * SZ_4M, aligned, SZ_2M, 3)).toBe(0);
+  }
+  const block = 0x4000_0000;
+  const page = await kernel.allocPages(1);
+  const r = await explore({
+    mode: 'exhaustive',
+    preemptionBound: 2,
+    threads: [
+      async () => { await kernel.map(d, 0x4000_0000, block, SZ_2M, 3); },
+      async () => { await kernel.map(d, 0x4000_1000, page, 0x1000, 3); },
+    ],
+  });
+  expect(r.complete).toBe(true);
+  soc.takeFindings();
+});
+`;
+}
+
+export const HELD_SOC = 'resources/socs/arm64-smmu.soc.json';
+
