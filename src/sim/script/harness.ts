@@ -13,6 +13,14 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
   const { keys, getPrototypeOf, freeze, is: same, prototype: ObjectProto } = Object;
   const hasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty);
   const isArray = Array.isArray;
+  const toJSON = JSON.stringify;
+  // By hand, not JSON.stringify(array): a script may have given arrays a toJSON or replaced map/join.
+  const keysJSON = (o) => {
+    const ks = keys(o);
+    let s = '[';
+    for (let i = 0; i < ks.length; i++) s += (i ? ',' : '') + toJSON(ks[i]);
+    return s + ']';
+  };
   const U8 = Uint8Array, Err = Error, Prom = Promise, Str = String, RE = RegExp, MapC = Map, SetC = Set, DateC = Date;
   const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
   const isTyped = (v) => typeof v === 'object' && v !== null && TypedArrayProto.isPrototypeOf(v);
@@ -307,8 +315,8 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
     },
     errorInfo,
     // Marshalling helpers: ask the sandbox's own builtins, which user code cannot have replaced yet.
-    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : v instanceof U8 ? 'u8' : v instanceof Prom ? 'promise' : 'object'),
-    keys: (o) => keys(o),
+    // One call per value: its kind, or for any other object its own enumerable keys as JSON.
+    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : v instanceof U8 ? 'u8' : v instanceof Prom ? 'promise' : keysJSON(v)),
     bytesOf: (u8) => sliceBuffer(bufferOf(u8), offsetOf(u8), offsetOf(u8) + lengthOf(u8)),
     u8: (buf) => new U8(buf),
   });

@@ -11,14 +11,12 @@ const MAX_DEPTH = 64;
 
 /** Sandbox-side helpers the harness provides (see harness.ts). */
 export interface VmHelpers {
-  /** 'null' | 'array' | 'u8' | 'promise' | 'object' for a value of typeof 'object'. */
+  /** 'null' | 'array' | 'u8' | 'promise' for a value of typeof 'object', or another object's own enumerable keys as a JSON array. */
   kind: QuickJSHandle;
   /** Uint8Array → a fresh ArrayBuffer holding its bytes. */
   bytesOf: QuickJSHandle;
   /** ArrayBuffer → Uint8Array over it. */
   u8: QuickJSHandle;
-  /** Own enumerable string keys of an object. */
-  keys: QuickJSHandle;
   /** Any thrown value → { message, stack }. */
   errorInfo: QuickJSHandle;
 }
@@ -210,7 +208,9 @@ export class Bridge {
         throw new TypeError('a promise cannot be passed to the host: await it first');
     }
     const out: Record<string, unknown> = {};
-    const keys = this.call(this.h.keys, [h], (k) => this.items(k).map((x) => x.consume((n) => vm.getString(n))));
+    // The script may have given arrays a toJSON: whatever came back must still be a list of keys.
+    const keys: unknown = JSON.parse(kind);
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw new TypeError('an object whose keys cannot be listed cannot be passed to the host');
     for (const key of keys) out[key] = vm.getProp(h, key).consume((x) => this.fromVm(x, depth + 1));
     return out;
   }

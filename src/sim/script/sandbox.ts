@@ -81,7 +81,7 @@ export class Sandbox {
     const out = this.bridge.hostFunction('out', (stream, text) => onOutput(stream === 'error' ? 'error' : 'log', String(text)));
     this.control = factory.consume((f) => out.consume((o) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o))));
     const get = (name: string): QuickJSHandle => vm.getProp(this.control, name);
-    this.bridge.setHelpers({ kind: get('kind'), keys: get('keys'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo') });
+    this.bridge.setHelpers({ kind: get('kind'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo') });
   }
 
   /** Define a global from a host value tree (copied; functions become host calls). */
