@@ -8,6 +8,7 @@
  *   mapped before the call; the ratio shows whether restoring costs what a run changed or what exists.
  */
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../src/sim/config/validate';
 import { createExploreBinding } from '../src/sim/check/explore-binding';
@@ -106,3 +107,45 @@ test('race', async () => {
 
 export const HELD_SOC = 'resources/socs/arm64-smmu.soc.json';
 
+
+/**
+ * P2's clean race explored at a bound (or randomly) long enough to be worth helpers, with `workers`
+ * workers; the script prints the result so runs with different worker counts can be compared.
+ */
+export function p2WorkersSource(options: string, workers: number): string {
+  return `
+test('explore', async () => {
+  kernel.driver('iommu0').setVariant({ tableInstall: 'cmpxchg' });
+  const d = await kernel.domainAlloc('iommu0');
+  const pages = await kernel.allocPages(2);
+  const iovas = [0x1000_0000, 0x1000_8000];
+  const r = await explore({
+    threads: iovas.map((iova, i) => async () => expect(await kernel.map(d, iova, pages + i * 0x1000, 0x1000, 3)).toBe(0)),
+    ${options},
+    workers: ${workers},
+  });
+  console.log('RESULT ' + JSON.stringify(r));
+});
+`;
+}
+
+/** Run a script through a session with real helper workers; wall and process CPU seconds (helpers are threads of this process). */
+export async function runWithWorkers(source: string): Promise<{ result: string; wall: number; cpu: number }> {
+  const { WorkerExplorePool } = await import('../src/main/host/explore-pool');
+  const { Session } = await import('../src/sim/session');
+  let result = '';
+  const session = new Session({
+    emit: (e) => {
+      if (e.type === 'output' && e.text.startsWith('RESULT ')) result = e.text.slice('RESULT '.length);
+    },
+    heartbeat: () => undefined,
+    explorePool: new WorkerExplorePool(),
+  });
+  const soc = root('resources/socs/mt8183.soc.json');
+  if (!session.loadConfig(readFileSync(soc, 'utf8'), soc).ok) throw new Error('bench: mt8183 config');
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  const out = await session.runScript({ source, fileName: 'workers.ts', timeoutMs: 600_000 }, 1);
+  if (!out.ok || !result) throw new Error(`bench: worker script failed: ${out.error?.message ?? out.tests.map((t) => t.error?.message).join('; ')}`);
+  return { result, wall: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0 };
+}

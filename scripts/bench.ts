@@ -20,7 +20,7 @@ import { makeRig, RAM_BASE } from '../src/sim/kernel/testing/fake-iommu';
 import { presetSoc } from '../src/sim/kernel/testing/presets';
 import { benchIoPgtable } from '../src/sim/kernel/io-pgtable-bench';
 import { benchIommuDrivers } from '../src/sim/kernel/drivers/iommu-driver-bench';
-import { EXAMPLES, exampleSource, HELD_SOC, heldRaceSource, runExploreScript, type ExploreRun } from './bench-explore';
+import { EXAMPLES, exampleSource, HELD_SOC, heldRaceSource, p2WorkersSource, runExploreScript, runWithWorkers, type ExploreRun } from './bench-explore';
 
 interface Result {
   name: string;
@@ -286,6 +286,26 @@ async function exploreHeld(): Promise<void> {
   report({ name: 'explore-lpae-race-64MiB-held', ops: held.runs, seconds: held.seconds, rate, unit: 'schedules/s', baseline: base, ratio: rate / base });
 }
 
+/**
+ * 1 vs 2 workers on explorations of a few seconds, exhaustive and random: the wall-clock speed-up
+ * (the helper's start, a fresh session replaying the script up to the call, included), and CPU time
+ * per schedule, which shows the cost of sharing work when other load makes the wall clock noisy.
+ */
+async function exploreWorkers(): Promise<void> {
+  for (const [name, options] of [
+    ['exhaustive', "mode: 'exhaustive', preemptionBound: 6"],
+    ['random', "mode: 'random', runs: 6000, seed: 3"],
+  ] as const) {
+    const one = await runWithWorkers(p2WorkersSource(options, 1));
+    const two = await runWithWorkers(p2WorkersSource(options, 2));
+    if (one.result !== two.result) throw new Error(`bench: ${name}: 1 and 2 workers gave different results`);
+    const runs = (JSON.parse(one.result) as { runs: number }).runs;
+    report({ name: `explore-workers-${name}-1`, ops: runs, seconds: one.wall, rate: runs / one.wall, unit: 'schedules/s (wall)' });
+    report({ name: `explore-workers-${name}-2`, ops: runs, seconds: two.wall, rate: runs / two.wall, unit: 'schedules/s (wall)', baseline: runs / one.wall, ratio: one.wall / two.wall });
+    report({ name: `explore-workers-${name}-cpu-per-schedule-2`, ops: runs, seconds: two.cpu, rate: (two.cpu / runs) * 1e6, unit: 'CPU µs/schedule', baseline: (one.cpu / runs) * 1e6, ratio: two.cpu / one.cpu });
+  }
+}
+
 const GROUPS: Record<string, () => Promise<void>> = {
   ram: async () => report(ramHeap()),
   'tlb-hit': async () => report(tlbHits()),
@@ -296,6 +316,7 @@ const GROUPS: Record<string, () => Promise<void>> = {
   drivers,
   explore: exploreExamples,
   'explore-held': exploreHeld,
+  'explore-workers': exploreWorkers,
 };
 
 if (group !== undefined) {
