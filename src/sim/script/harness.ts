@@ -7,7 +7,7 @@
  */
 export const HARNESS_FILE = 'soc-console:harness';
 
-export const HARNESS_SOURCE = String.raw`(function (out) {
+export const HARNESS_SOURCE = String.raw`(function (out, settled) {
   'use strict';
   const G = globalThis;
   const { keys, getPrototypeOf, freeze, is: same, prototype: ObjectProto } = Object;
@@ -22,6 +22,7 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
     return s + ']';
   };
   const U8 = Uint8Array, Err = Error, Prom = Promise, Str = String, RE = RegExp, MapC = Map, SetC = Set, DateC = Date;
+  const promResolve = Prom.resolve.bind(Prom), promThen = Function.prototype.call.bind(Prom.prototype.then);
   const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
   const isTyped = (v) => typeof v === 'object' && v !== null && TypedArrayProto.isPrototypeOf(v);
   const typedGetter = (k) => Function.prototype.call.bind(Object.getOwnPropertyDescriptor(TypedArrayProto, k).get);
@@ -314,6 +315,10 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
       }
     },
     errorInfo,
+    // Tell the host how a promise settles: settled(id, ok, value), once.
+    watch: (p, id) => {
+      promThen(promResolve(p), (v) => settled(id, true, v), (e) => settled(id, false, e));
+    },
     // Marshalling helpers: ask the sandbox's own builtins, which user code cannot have replaced yet.
     // One call per value: its kind, or for any other object its own enumerable keys as JSON.
     kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : v instanceof U8 ? 'u8' : v instanceof Prom ? 'promise' : keysJSON(v)),
