@@ -24,6 +24,7 @@ import { presetSoc } from '../src/sim/kernel/testing/presets';
 import { benchIoPgtable } from '../src/sim/kernel/io-pgtable-bench';
 import { benchIommuDrivers } from '../src/sim/kernel/drivers/iommu-driver-bench';
 import { ensureBuilt } from './node-build.mjs';
+import { EXAMPLES, exampleSource, HELD_SOC, heldRaceSource, p2WorkersSource, runExploreScript, runWithWorkers, type ExploreRun } from './bench-explore';
 
 interface Result {
   name: string;
@@ -300,6 +301,56 @@ async function cli(): Promise<void> {
   report({ name: 'cli-cold-start-peak-rss', ops: 1, seconds: wall, rate: rss, unit: 'MB', baseline: baseRss, ratio: rss / baseRss });
 }
 
+// ---- explorer (rates over process CPU time; targets: >= 3,000 schedules/s for P1/P2, 64 MiB held within 1.5x) ----
+
+/** The run with the median schedules/s of n. */
+async function medianRun(n: number, f: () => Promise<ExploreRun>): Promise<ExploreRun> {
+  const all: ExploreRun[] = [];
+  for (let i = 0; i < n; i++) all.push(await f());
+  return all.sort((a, b) => a.runs / a.seconds - b.runs / b.seconds)[Math.floor(n / 2)]!;
+}
+
+async function exploreExamples(): Promise<void> {
+  for (const ex of EXAMPLES) {
+    // The explore call 11 times: the first warms up, the other ten are timed.
+    const source = exampleSource(ex.file, 11);
+    const r = await medianRun(RUNS, () => runExploreScript(ex.soc, source, ex.test));
+    report({ name: `explore-${ex.name}`, ops: r.runs, seconds: r.seconds, rate: r.runs / r.seconds, unit: 'schedules/s' });
+    report({ name: `explore-${ex.name}-steps`, ops: r.steps, seconds: r.seconds, rate: r.steps / r.seconds, unit: 'steps/s' });
+  }
+}
+
+async function exploreHeld(): Promise<void> {
+  const run = (mib: number): Promise<ExploreRun> => runExploreScript(HELD_SOC, heldRaceSource(mib), 'race');
+  await run(0);
+  const empty = await medianRun(RUNS, () => run(0));
+  const held = await medianRun(RUNS, () => run(64));
+  const base = empty.runs / empty.seconds;
+  const rate = held.runs / held.seconds;
+  report({ name: 'explore-lpae-race-empty', ops: empty.runs, seconds: empty.seconds, rate: base, unit: 'schedules/s' });
+  report({ name: 'explore-lpae-race-64MiB-held', ops: held.runs, seconds: held.seconds, rate, unit: 'schedules/s', baseline: base, ratio: rate / base });
+}
+
+/**
+ * 1 vs 2 workers on explorations of a few seconds, exhaustive and random: the wall-clock speed-up
+ * (the helper's start, a fresh session replaying the script up to the call, included), and CPU time
+ * per schedule, which shows the cost of sharing work when other load makes the wall clock noisy.
+ */
+async function exploreWorkers(): Promise<void> {
+  for (const [name, options] of [
+    ['exhaustive', "mode: 'exhaustive', preemptionBound: 6"],
+    ['random', "mode: 'random', runs: 6000, seed: 3"],
+  ] as const) {
+    const one = await runWithWorkers(p2WorkersSource(options, 1));
+    const two = await runWithWorkers(p2WorkersSource(options, 2));
+    if (one.result !== two.result) throw new Error(`bench: ${name}: 1 and 2 workers gave different results`);
+    const runs = (JSON.parse(one.result) as { runs: number }).runs;
+    report({ name: `explore-workers-${name}-1`, ops: runs, seconds: one.wall, rate: runs / one.wall, unit: 'schedules/s (wall)' });
+    report({ name: `explore-workers-${name}-2`, ops: runs, seconds: two.wall, rate: runs / two.wall, unit: 'schedules/s (wall)', baseline: runs / one.wall, ratio: one.wall / two.wall });
+    report({ name: `explore-workers-${name}-cpu-per-schedule-2`, ops: runs, seconds: two.cpu, rate: (two.cpu / runs) * 1e6, unit: 'CPU µs/schedule', baseline: (one.cpu / runs) * 1e6, ratio: two.cpu / one.cpu });
+  }
+}
+
 const GROUPS: Record<string, () => Promise<void>> = {
   ram: async () => report(ramHeap()),
   'tlb-hit': async () => report(tlbHits()),
@@ -309,6 +360,9 @@ const GROUPS: Record<string, () => Promise<void>> = {
   'io-pgtable': ioPgtable,
   drivers,
   cli,
+  explore: exploreExamples,
+  'explore-held': exploreHeld,
+  'explore-workers': exploreWorkers,
 };
 
 if (group !== undefined) {

@@ -4,6 +4,8 @@
  * Everything that crosses it is structured-clone and JSON friendly (Uint8Array via the codec).
  */
 import type { Finding } from '../sim/core/findings';
+import type { ExploreResult } from '../sim/check/explore';
+import type { ShardCall } from '../sim/check/explore-shard';
 import type { TraceEvent } from '../sim/core/trace';
 import type { BlockMeta } from '../sim/regs/dsl';
 import type { Fault, IommuStats, TlbEntry, WalkCacheEntry } from '../sim/hw/types';
@@ -92,6 +94,10 @@ export interface ScriptRunRequest {
   timeoutMs?: number;
   /** Workers per exploration unless its spec says (default: one per core once an exploration runs long). */
   exploreWorkers?: number;
+  /** Explore only shard index (0-based) of count of every exploration; the result carries the shard's reports. */
+  shard?: { index: number; count: number };
+  /** Answer the explore calls with these (merged shard) results instead of exploring. */
+  exploreAnswers?: { call: ExploreCall; result: ExploreResult }[];
 }
 
 export interface ScriptRunResult {
@@ -102,6 +108,8 @@ export interface ScriptRunResult {
   /** The script failed to compile or load, or was stopped. */
   error?: ScriptError;
   durationMs: number;
+  /** With ScriptRunRequest.shard: the shard's report of each explore call, in call order. */
+  shardCalls?: ShardCall[];
 }
 
 /** One explore call of a run: the test's index (-1 while the script loads) and the call's ordinal in it. */

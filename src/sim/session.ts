@@ -14,6 +14,7 @@ import { createSocBindings } from './soc-api';
 import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
 import type { ReplayPrefixResult } from './check/explore';
 import type { ExploreJob, ExplorePool, HelperChannel } from './check/explore-parallel';
+import type { ShardCall } from './check/explore-shard';
 import { deviceTree, type DeviceTree } from './views/device-tree';
 import { dirtyLinesIn, touchedFramesIn } from './views/memory';
 import { toPerfetto } from './views/perfetto';
@@ -289,6 +290,12 @@ export class Session {
     let testName = '';
     this.archived = [];
     const pool = this.opts.explorePool;
+    const shardCalls: ShardCall[] = [];
+    const sharding: Pick<ExploreBindingOptions, 'shard' | 'answers'> = req.shard
+      ? { shard: { spec: req.shard, report: (c) => shardCalls.push(c) } }
+      : req.exploreAnswers
+        ? { answers: req.exploreAnswers }
+        : {};
     const parallel: ExploreBindingOptions['parallel'] = pool && {
       pool,
       ...(req.exploreWorkers !== undefined ? { workers: req.exploreWorkers } : {}),
@@ -316,7 +323,7 @@ export class Session {
           // A test's explorations end with it (its timeout, or the run being stopped).
           signal: () => testAbort?.signal,
           testIndex: () => testIndex,
-          ...(special && 'serve' in special ? { serve: special.serve } : { ...(parallel ? { parallel } : {}), ...(special ? { replayAt: special.replayAt } : {}) }),
+          ...(special && 'serve' in special ? { serve: special.serve } : { ...(parallel ? { parallel } : {}), ...(special ? { replayAt: special.replayAt } : {}), ...sharding }),
         }),
       },
       ...(special && 'signal' in special ? { signal: special.signal } : {}),
@@ -341,7 +348,7 @@ export class Session {
         },
       },
     });
-    const result: ScriptRunResult = { runId, ...out, durationMs: Date.now() - started };
+    const result: ScriptRunResult = { runId, ...out, durationMs: Date.now() - started, ...(req.shard ? { shardCalls } : {}) };
     emit({ type: 'run-end', runId, result });
     return result;
   }

@@ -59,11 +59,10 @@ interface RegBlock {
   regs: RegisterFile;
 }
 
-/** Everything but RAM, which a snapshot copies and a checkpoint tracks copy-on-write. */
+/** Everything but RAM, the CPU cache and the kernel, which a snapshot copies and a checkpoint tracks copy-on-write. */
 interface SocState {
   now: number;
   rng: number;
-  cache: CpuCacheSnapshot;
   findings: Finding[];
   irqs: ReturnType<IrqLines['snapshot']>;
   domains: [string, boolean][];
@@ -72,11 +71,12 @@ interface SocState {
   devices: [string, DmaMasterSnapshot][];
   checks: CheckersSnapshot;
   trace: number;
-  kernel: KernelSnapshot | null;
 }
 
 export interface SocSnapshot extends SocState {
   ram: RamSnapshot;
+  cache: CpuCacheSnapshot;
+  kernel: KernelSnapshot | null;
 }
 
 /** Run one entry's build step; an error it throws names that entry's JSON path. */
@@ -197,7 +197,7 @@ export class Soc {
       trace: this.trace,
       findings: this.findings,
       drivers: this.drivers,
-      zero: (pa, len) => this.cache.write(pa, new Uint8Array(len)),
+      zero: (pa, len) => this.cache.zero(pa, len),
       ram: [kernelRam(num(mem.base), num(mem.size))],
       observer: this.checks,
       callSite: () => this.checks.callSite?.(),
@@ -347,7 +347,6 @@ export class Soc {
     return {
       now: this.clock.now(),
       rng: this.rng.getState(),
-      cache: this.cache.snapshot(),
       findings: this.findings.snapshot(),
       irqs: this.irqs.snapshot(),
       domains: [...this.domains].map(([n, d]) => [n, d.on]),
@@ -356,15 +355,14 @@ export class Soc {
       devices: [...this.deviceMap].map(([n, d]) => [n, d.snapshot()]),
       checks: this.checks.snapshot(),
       trace: this.trace.mark(),
-      kernel: this.kernelInstance?.snapshot() ?? null,
     };
   }
 
-  private setState(s: SocState): void {
+  /** restoreKernel runs last: the kernel re-arms its timers on the restored clock. */
+  private setState(s: SocState, restoreKernel: () => void): void {
     // The clock first: it drops timers, which the models re-arm from their own state.
     this.clock.restore({ now: s.now });
     this.rng.setState(s.rng);
-    this.cache.restore(s.cache);
     this.findings.restore(s.findings);
     this.irqs.restore(s.irqs);
     for (const [n, on] of s.domains) this.domains.get(n)?.restoreLevel(on);
@@ -376,31 +374,38 @@ export class Soc {
     for (const [n, snap] of s.devices) this.deviceMap.get(n)?.restore(snap);
     this.checks.restore(s.checks);
     this.trace.rewind(s.trace);
-    if (s.kernel) this.kernelInstance?.restore(s.kernel);
+    restoreKernel();
   }
 
   snapshot(): SocSnapshot {
-    return { ...this.state(), ram: this.ram.snapshot() };
+    return { ...this.state(), ram: this.ram.snapshot(), cache: this.cache.snapshot(), kernel: this.kernelInstance?.snapshot() ?? null };
   }
 
   restore(s: SocSnapshot): void {
     this.ram.restore(s.ram);
-    this.setState(s);
+    this.cache.restore(s.cache);
+    this.setState(s, () => {
+      if (s.kernel) this.kernelInstance?.restore(s.kernel);
+    });
   }
 
   /**
    * The whole engine (hardware, checkers, kernel) as it is now, for the explorer: restore() puts it
-   * back as often as needed. RAM is tracked copy-on-write, so a restore costs what the run wrote.
+   * back as often as needed. RAM, the CPU cache and the page allocator are tracked copy-on-write
+   * (Checkpointable), so restoring them costs what the run changed.
    * The kernel is booted first, so a run cannot leave behind a kernel the checkpoint did not have.
    */
   checkpoint(): { restore(): void } {
-    void this.kernel;
+    const kernel = this.kernel;
     const state = this.state();
     const ram = this.ram.checkpoint();
+    const cache = this.cache.checkpoint();
+    const kcp = kernel.checkpoint();
     return {
       restore: () => {
         this.ram.rollback(ram);
-        this.setState(state);
+        this.cache.rollback(cache);
+        this.setState(state, () => kernel.rollback(kcp));
       },
     };
   }

@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadConfigResult, ScriptError, ScriptRunRequest, ScriptRunResult, SessionEvent } from '../../shared/session-api';
 import { REPORTERS, report, type FileRun, type ReporterName } from '../../sim/script/reporters';
+import { defaultShardFile, mergeShards, parseShard, shardReport } from './shard';
 
 /** What the CLI needs of the session host. */
 export interface CliSession {
@@ -44,6 +45,10 @@ const USAGE = `usage: npm run bringup -- --soc <config.soc.json> [--seed N] [--r
                           script.ts [more.ts ...]
   --explore-workers N: workers per exploration unless its spec says (default: one per core once an
                        exploration runs for a second); the results are the same whatever N
+  --shard K/N:         explore only shard K (0-based) of N of every exploration and write a shard
+                       report (JSON) to --out (default shard-K-of-N.json); then
+       npm run bringup -- merge [--reporter R] [--out FILE] shard-*.json
+                       merges all N into the unsharded run's report and exit code
        npm run bringup -- import-dt <board.dtb | board.dts> [--report FILE] > board.soc.json`;
 
 interface Options {
@@ -54,6 +59,7 @@ interface Options {
   emitTypes?: string;
   timeoutMs?: number;
   exploreWorkers?: number;
+  shard?: { index: number; count: number };
   scripts: string[];
 }
 
@@ -74,6 +80,7 @@ function parseOptions(argv: string[]): Options {
         'emit-types': { type: 'string' },
         timeout: { type: 'string' },
         'explore-workers': { type: 'string' },
+        shard: { type: 'string' },
       },
     });
   } catch (e) {
@@ -98,8 +105,17 @@ function parseOptions(argv: string[]): Options {
     emitTypes: v['emit-types'],
     timeoutMs: int('timeout', v.timeout, 1, 3_600_000),
     exploreWorkers: int('explore-workers', v['explore-workers'], 1, 256),
+    ...(v.shard !== undefined ? { shard: shardOption(v.shard) } : {}),
     scripts: parsed.positionals,
   };
+}
+
+function shardOption(text: string): { index: number; count: number } {
+  try {
+    return parseShard(text);
+  } catch (e) {
+    throw new BadInput(e instanceof Error ? e.message : String(e));
+  }
 }
 
 async function readInput(deps: CliDeps, path: string, what: string): Promise<string> {
@@ -113,6 +129,9 @@ async function readInput(deps: CliDeps, path: string, what: string): Promise<str
 
 /** Run the CLI; resolves with the exit code. */
 export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
+  if (argv[0] === 'merge') {
+    return mergeShards(argv.slice(1), deps, { ok: EXIT_OK, failed: EXIT_FAILED, badInput: EXIT_BAD_INPUT }, (session, s, req) => runOne(session, deps, s, req));
+  }
   let opts: Options;
   const scripts: { file: string; source: string }[] = [];
   let configText: string;
@@ -146,6 +165,12 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
 
     const runs: FileRun[] = [];
     for (const s of scripts) runs.push({ file: s.file, result: await runOne(session, deps, s, opts) });
+    if (opts.shard) {
+      // A shard's own test verdicts mean nothing (its explorations saw a part): the merge reports.
+      const text = shardReport({ shard: opts.shard, config: { file: opts.soc, text: configText }, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }, runs.map((r, i) => ({ ...scripts[i]!, result: r.result })));
+      await deps.writeFile(opts.out ?? defaultShardFile(opts.shard), text);
+      return runs.every((r) => r.result.error === undefined) ? EXIT_OK : EXIT_FAILED;
+    }
     if (runs.length > 0) {
       const text = report(opts.reporter, runs);
       if (opts.out) await deps.writeFile(opts.out, text);
@@ -161,7 +186,7 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
  * Run one script; its console output streams to stderr so stdout carries only the report. Runs
  * are sequential and this CLI is the host's only client, so all output meanwhile is this run's.
  */
-async function runOne(session: CliSession, deps: CliDeps, s: { file: string; source: string }, opts: Options): Promise<ScriptRunResult> {
+async function runOne(session: CliSession, deps: CliDeps, s: { file: string; source: string }, opts: Pick<ScriptRunRequest, 'seed' | 'timeoutMs' | 'exploreWorkers' | 'shard' | 'exploreAnswers'>): Promise<ScriptRunResult> {
   const off = session.onEvent((e) => {
     if (e.type === 'output') deps.stderr(`[${s.file}] ${e.text}\n`);
     if (e.type === 'explore-progress' && e.done && e.schedules && e.schedules.length > 0) deps.stderr(exploreReport(s.file, e.runs, e.schedules));
@@ -171,6 +196,8 @@ async function runOne(session: CliSession, deps: CliDeps, s: { file: string; sou
     if (opts.seed !== undefined) req.seed = opts.seed;
     if (opts.timeoutMs !== undefined) req.timeoutMs = opts.timeoutMs;
     if (opts.exploreWorkers !== undefined) req.exploreWorkers = opts.exploreWorkers;
+    if (opts.shard) req.shard = opts.shard;
+    if (opts.exploreAnswers) req.exploreAnswers = opts.exploreAnswers;
     return await session.runScript(req);
   } finally {
     off();

@@ -104,26 +104,27 @@ class Memo {
     slots[at + 1] = epoch;
     return false;
   }
-
-  clear(): void {
-    this.slots.fill(-1);
-  }
 }
 
-/** When each page was last walked by one walker ("cached at"), direct-mapped; a collision forgets the older page. */
+/**
+ * When each page was last walked by one walker ("cached at"), direct-mapped; a collision forgets the
+ * older page. Entries carry the timeline they were made in: a restore starts a new one, so it
+ * forgets every entry without touching them (clearing the arrays per explorer run cost more than the run).
+ */
 class WalkTimes {
-  /** Per slot, side by side: page, time. */
-  private readonly slots = new Float64Array(2 << WALK_BITS).fill(-1);
+  /** Per slot, side by side: page, time, timeline. */
+  private readonly slots = new Float64Array(3 << WALK_BITS).fill(-1);
 
-  set(page: number, time: number): void {
-    const at = 2 * pageSlot(page, 0, WALK_BITS);
+  set(page: number, time: number, timeline: number): void {
+    const at = 3 * pageSlot(page, 0, WALK_BITS);
     this.slots[at] = page;
     this.slots[at + 1] = time;
+    this.slots[at + 2] = timeline;
   }
 
-  get(page: number): number | undefined {
-    const at = 2 * pageSlot(page, 0, WALK_BITS);
-    return this.slots[at] === page ? this.slots[at + 1] : undefined;
+  get(page: number, timeline: number): number | undefined {
+    const at = 3 * pageSlot(page, 0, WALK_BITS);
+    return this.slots[at] === page && this.slots[at + 2] === timeline ? this.slots[at + 1] : undefined;
   }
 }
 
@@ -171,6 +172,8 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
   private depth = 0;
   /** Bumped by everything that can change a translation and that the CPU cache and bus do not count. */
   private epoch = 0;
+  /** Bumped by every restore: walk times recorded before belong to another timeline. */
+  private timeline = 0;
   private memo = new Map<string, Memo>();
   /** When each page was last walked, per walker: "cached at". */
   private lastWalk = new Map<string, WalkTimes>();
@@ -225,7 +228,7 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
         this.walkAgent = agent;
         this.walkTimes = m;
       }
-      this.walkTimes.set(Math.floor(iova / 4096), this.opts.clock.now());
+      this.walkTimes.set(Math.floor(iova / 4096), this.opts.clock.now(), this.timeline);
     }
     if (this.freed.size === 0) return;
     const f = this.freed.get(Math.floor(pa / GRANULE));
@@ -359,7 +362,7 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     if (p.kind === 'off') return;
     if (t.ok ? p.kind === 'ok' && p.pa === t.pa : p.kind === 'fault') return;
     const d = this.domainOf(master.name);
-    const walked = this.lastWalk.get(p.window)?.get(Math.floor(iova / 4096));
+    const walked = this.lastWalk.get(p.window)?.get(Math.floor(iova / 4096), this.timeline);
     const cached = walked === undefined ? '' : ` (cached by the walk at t=${walked})`;
     const tablesSay = p.kind === 'ok' ? `map it to ${hex(p.pa)}` : `do not (${p.reason}: ${p.detail})`;
     const got = t.ok ? `translated to ${hex(t.pa)} through a cached entry${cached}` : `faulted (${t.fault.reason}) on a cached entry${cached}`;
@@ -568,11 +571,11 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     this.freed = new Map(s.freed.map(([g, f]) => [g, { ...f, reportedBy: f.reportedBy.slice() }]));
     this.history = s.history.map((c) => ({ ...c }));
     this.reported = new Set(s.reported);
-    // What was checked before belongs to another timeline.
+    // What was checked before belongs to another timeline. Memo entries carry the epoch they were
+    // checked at, a sum of counters that never go back (this one, the CPU cache's generation, the
+    // bus's MMIO stores), so after the bump no entry made before can match again.
     this.epoch++;
-    for (const m of this.memo.values()) m.clear();
-    this.lastWalk.clear();
-    this.walkTimes = undefined;
+    this.timeline++;
   }
 }
 

@@ -9,6 +9,7 @@
 import type { Soc } from '../soc';
 import { explore, replay, replayPrefix, serveExplore, type ExploreOptions, type ExploreProgress, type ExploreResult, type ExploreSpec, type ExploreTarget, type ReplayPrefixResult, type ReplayResult } from './explore';
 import type { ExploreCallId, ExploreJob, ExplorePool, HelperChannel } from './explore-parallel';
+import type { ShardCall, ShardSpec } from './explore-shard';
 
 export interface ExploreBinding {
   (spec: ExploreSpec): Promise<ExploreResult>;
@@ -17,6 +18,8 @@ export interface ExploreBinding {
 
 export interface ExploreBindingOptions {
   onProgress?(p: ExploreProgress): void;
+  /** See ExploreOptions.onRun. */
+  onRun?: ExploreOptions['onRun'];
   /** Told of every finished exploration and which call it was (the CLI prints failing schedules; the console offers replays). */
   onResult?(r: ExploreResult, call: ExploreCallId): void;
   /** The signal that stops explorations now (the running test's). */
@@ -39,6 +42,10 @@ export interface ExploreBindingOptions {
    * stops the run, so nothing after the call changes the state the step left.
    */
   replayAt?: { call: ExploreCallId; schedule: number[]; steps: number; done(r: ReplayPrefixResult | { problem: string }): void };
+  /** Explore only this shard of every call, handing each call's shard report over (explore-shard.ts). */
+  shard?: { spec: ShardSpec; report(c: ShardCall): void };
+  /** Merging shards: every explore call is answered with its merged result instead of exploring. */
+  answers?: readonly { call: ExploreCallId; result: ExploreResult }[];
 }
 
 /** An exploration still running after this long spreads over one worker per core. */
@@ -70,7 +77,7 @@ export function createExploreBinding(soc: Soc, opts: ExploreBindingOptions = {})
   const run = async (spec: ExploreSpec): Promise<ExploreResult> => {
     const call = nextCall();
     const signal = opts.signal?.();
-    const base: ExploreOptions = { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(signal ? { signal } : {}) };
+    const base: ExploreOptions = { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.onRun ? { onRun: opts.onRun } : {}), ...(signal ? { signal } : {}) };
     if (opts.serve) {
       const known = opts.serve.earlier.find((e) => sameCall(e.call, call));
       if (known) return known.result;
@@ -78,6 +85,15 @@ export function createExploreBinding(soc: Soc, opts: ExploreBindingOptions = {})
       // A call that threw at its caller throws here too: run it the same way.
       return explore(target, spec, base);
     }
+    if (opts.answers) {
+      const known = opts.answers.find((e) => sameCall(e.call, call));
+      if (!known) throw new Error(`merge: the shard reports have no explore call ${call.ordinal} of ${call.test < 0 ? 'the script load' : `test ${call.test}`}: the script's control flow differs from the sharded runs`);
+      earlier.push(known);
+      opts.onResult?.(known.result, call);
+      return known.result;
+    }
+    const shard = opts.shard;
+    if (shard) return explore(target, spec, { ...base, shard: { spec: shard.spec, call, report: shard.report } });
     const at = opts.replayAt;
     if (at && sameCall(at.call, call)) {
       try {

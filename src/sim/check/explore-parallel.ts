@@ -143,11 +143,15 @@ export class PieceExplorer {
     private readonly pause: () => Promise<void>,
   ) {}
 
-  async explore(region: Region): Promise<PieceResult> {
+  /**
+   * presplit: gifts to give away right after the piece's first run, as a shard split did
+   * (explore-shard.ts): the same run gives the same gifts, numbered 0 up.
+   */
+  async explore(region: Region, presplit = 0): Promise<PieceResult> {
     this.runs = 0;
     this.failures = 0;
     try {
-      return 'prefix' in region ? await this.exhaustive(region.prefix) : await this.random(region.from, region.to);
+      return 'prefix' in region ? await this.exhaustive(region.prefix, presplit) : await this.random(region.from, region.to);
     } finally {
       this.dfs = null;
       this.range = null;
@@ -185,15 +189,18 @@ export class PieceExplorer {
     return this.failures >= this.s.maxFailures;
   }
 
-  private async exhaustive(prefix: number[]): Promise<PieceResult> {
+  private async exhaustive(prefix: number[], presplit: number): Promise<PieceResult> {
     const dfs = new DfsPolicy(this.s.bound, true, prefix);
     this.dfs = dfs;
     const items: PieceItem[] = [];
     let seg = newSegment();
     let cut = false;
-    for (;;) {
+    for (let first = true; ; first = false) {
       const { failure } = await this.runOnce(dfs);
       if (dfs.depth < prefix.length) throw new ScheduleError('explore: a run ended before the decisions that lead to its piece: the script is not deterministic');
+      for (let i = 0; first && i < presplit; i++) {
+        if (dfs.donate()?.gift !== i) throw new ScheduleError('explore: a shard piece split differently than before: the script is not deterministic');
+      }
       if (dfs.redundant) {
         const last = seg.pruned[seg.pruned.length - 1];
         if (last && last[0] === seg.runs) last[1]++;

@@ -45,13 +45,15 @@
 import type { Finding } from '../core/findings';
 import {
   Scheduler,
+  ScheduleError,
   SchedulePolicyReplay,
   type Executor,
   type RunOutcome,
   type SchedulePolicy,
   type Step,
 } from '../core/scheduler';
-import { coordinate, exploreFingerprint, serveHelper, type ExploreHelpers, type ExploreSettings, type HelperChannel } from './explore-parallel';
+import { coordinate, exploreFingerprint, serveHelper, type ExploreCallId, type ExploreHelpers, type ExploreSettings, type HelperChannel } from './explore-parallel';
+import { exploreShard, type ShardCall, type ShardSpec } from './explore-shard';
 
 export { DfsPolicy, independent } from './explore-dfs';
 
@@ -122,6 +124,10 @@ export interface ExploreOptions {
   helpers?: ExploreHelpers;
   /** How often runs give the event loop a turn, in ms (default 20; tests use 0 to exercise work sharing). */
   yieldMs?: number;
+  /** Told of every run's outcome in this worker (benchmarks count steps). */
+  onRun?(o: RunOutcome): void;
+  /** Explore only this shard's pieces of the call (explore-shard.ts) and hand its report over; helpers are not used. */
+  shard?: { spec: ShardSpec; call: ExploreCallId; report(c: ShardCall): void };
 }
 
 const DEFAULT_BOUND = 2;
@@ -146,6 +152,22 @@ export async function explore(target: ExploreTarget, spec: ExploreSpec, opts: Ex
   validate(spec);
   const s = settingsOf(spec, target.seed);
   const fingerprint = exploreFingerprint(target.fingerprint?.() ?? '', s, spec.threads.length);
+  const shard = opts.shard;
+  if (shard) {
+    let last = performance.now();
+    const pause = async (): Promise<void> => {
+      if (performance.now() - last >= (opts.yieldMs ?? 20)) {
+        await new Promise<void>((r) => setImmediate(r));
+        last = performance.now();
+      }
+      if (opts.signal?.aborted) throw new ScheduleError('the exploration was stopped');
+    };
+    return session(target, spec, opts, async (runOnce) => {
+      const { report, partial } = await exploreShard(runOnce, s, fingerprint, shard.call, shard.spec, pause);
+      shard.report(report);
+      return partial;
+    });
+  }
   return session(target, spec, opts, (runOnce) => coordinate(runOnce, s, fingerprint, opts));
 }
 
@@ -239,6 +261,7 @@ async function session<T>(target: ExploreTarget, spec: ExploreSpec, opts: Explor
     } finally {
       target.setExecutor(null);
     }
+    opts.onRun?.(outcome);
     let error = outcome.error ?? outcome.errors.map((e, i) => (e === undefined ? undefined : `thread ${i}: ${e}`)).find((e) => e !== undefined);
     if (error === undefined && spec.check) {
       try {

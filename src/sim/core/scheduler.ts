@@ -54,6 +54,8 @@ export interface RunOutcome {
   /** Per decision: whether the choice was what defaultChoice would have made. */
   defaults: boolean[];
   steps: Step[];
+  /** Steps run (recorded or not). */
+  stepCount: number;
   preemptions: number;
   /** Per thread: its error message, if it threw (or the run failed it). */
   errors: (string | undefined)[];
@@ -157,7 +159,7 @@ export class Scheduler {
     const n = fns.length;
     this.abandoned = false;
     this.threads = fns.map(() => ({ state: 'starting', gen: null, point: undefined, resolve: () => {}, reject: () => {} }));
-    const out: RunOutcome = { schedule: [], defaults: [], steps: [], preemptions: 0, errors: [] };
+    const out: RunOutcome = { schedule: [], defaults: [], steps: [], stepCount: 0, preemptions: 0, errors: [] };
     const maxSteps = this.opts.maxSteps ?? DEFAULT_MAX_STEPS;
     try {
       for (let i = 0; i < n; i++) {
@@ -196,6 +198,7 @@ export class Scheduler {
           out.defaults.push(t === defaultChoice(d));
         }
         cur = t;
+        out.stepCount++;
         const th = this.threads[t]!;
         this.policy.stepping?.(t, th.point!);
         if (this.opts.recordSteps) out.steps.push(stepOf(t, th.point!));

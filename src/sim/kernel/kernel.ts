@@ -26,7 +26,7 @@ import {
 } from './iommu-core';
 import { KernelLog } from './klog';
 import { Kprobes } from './kprobes';
-import { PageAllocator, type PageAllocatorSnapshot } from './page-alloc';
+import { PageAllocator, type PageAllocatorSnapshot, type PageAllocatorCheckpoint } from './page-alloc';
 import { RuntimePm, type LinkFlag, type PmClock, type PmDeviceState, type PmSnapshot, type RpmStatus } from './pm';
 import type { KernelPort } from './port';
 
@@ -167,6 +167,8 @@ export interface KernelSnapshot {
   kprobes: ReturnType<Kprobes['snapshot']>;
 }
 
+export type KernelCheckpoint = Omit<KernelSnapshot, 'pages'> & { pages: PageAllocatorCheckpoint };
+
 export class Kernel {
   /** How operations run (the explorer swaps in its scheduler); default: to completion, at once. */
   exec: (<T>(op: Op<T>) => Promise<T>) | undefined;
@@ -290,6 +292,21 @@ export class Kernel {
   /** After the clock was restored: PM timers are re-armed on it. */
   restore(s: KernelSnapshot): void {
     this.pages.restore(s.pages);
+    this.restoreRest(s);
+  }
+
+  /** The explorer's checkpoint: the page allocator (state per allocated page) copy-on-write, the rest snapshotted. */
+  checkpoint(): KernelCheckpoint {
+    return { pages: this.pages.checkpoint(), pm: this.pm.snapshot(), core: this.core.snapshot(), dma: this.dma.snapshot(), kprobes: this.kprobes.snapshot() };
+  }
+
+  /** Back to cp (the latest checkpoint); after the clock was restored, as restore. */
+  rollback(cp: KernelCheckpoint): void {
+    this.pages.rollback(cp.pages);
+    this.restoreRest(cp);
+  }
+
+  private restoreRest(s: Omit<KernelSnapshot, 'pages'>): void {
     this.pm.restore(s.pm);
     this.core.restore(s.core);
     this.dma.restore(s.dma);

@@ -15,7 +15,8 @@
  * agent can legitimately see memory before its allocator publishes it.
  */
 import type { FindingSink } from '../core/findings';
-import type { Snapshotable } from '../core/snapshot';
+import type { Checkpointable, Snapshotable } from '../core/snapshot';
+import { UndoMap } from '../core/undo-map';
 import type { Trace } from '../core/trace';
 import { hex } from './errno';
 
@@ -78,6 +79,19 @@ export interface PageAllocatorSnapshot {
   caches: [string, SlabSnapshot][];
 }
 
+/**
+ * A checkpoint of the allocator (explorer runs): the maps record their changes (UndoMap), the free
+ * lists are copied back only where they changed, so a rollback costs what the run did.
+ */
+export interface PageAllocatorCheckpoint {
+  free: number[][];
+  pcp: number[];
+  caches: ReadonlySet<SlabCache>;
+}
+
+/** Bit of PageAllocator.changed for the per-CPU list (bits 0..MAX_ORDER: the buddy lists). */
+const PCP_BIT = 1 << (MAX_ORDER + 1);
+
 export function ownerLabel(o: PageOwner): string {
   switch (o.kind) {
     case 'pgtable':
@@ -93,25 +107,33 @@ export function ownerLabel(o: PageOwner): string {
   }
 }
 
+/** Entries by ascending key: a snapshot does not depend on the order changes (and rollbacks) left a map in. */
+function byKey<V>(m: Iterable<[number, V]>): [number, V][] {
+  return [...m].sort((a, b) => a[0] - b[0]);
+}
+
 function orderFor(bytes: number): number {
   let o = 0;
   while (PAGE_SIZE << o < bytes) o++;
   return o;
 }
 
-export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
+export class PageAllocator implements Snapshotable<PageAllocatorSnapshot>, Checkpointable<PageAllocatorCheckpoint> {
   /** Buddy free lists per order; the end of each array is the next block handed out. */
   private free: number[][] = [];
   /** Head pa -> order, for every block on a buddy list (buddy lookup on merge). */
-  private freeOrder = new Map<number, number>();
+  private readonly freeOrder = new UndoMap<number, number>();
   /** Hot single pages, LIFO. */
   private pcp: number[] = [];
+  /** Lists changed since the checkpoint: bit o for free[o], PCP_BIT for pcp. */
+  private changed = 0;
+  private cp: PageAllocatorCheckpoint | null = null;
   /** pfn -> the block covering it, for every allocated page. */
-  private pages = new Map<number, Block>();
+  private readonly pages = new UndoMap<number, Block>();
   /** pfn -> who last held the page, for pages that are free now. */
-  private freed = new Map<number, FreedInfo>();
+  private readonly freed = new UndoMap<number, FreedInfo>();
   /** Object pa -> last holder, for objects of slab pages that went back to the allocator. */
-  private freedObjects = new Map<number, FreedInfo>();
+  private readonly freedObjects = new UndoMap<number, FreedInfo>();
   private caches = new Map<string, SlabCache>();
   private listeners: ((e: PageEvent) => void)[] = [];
   private readonly now: () => number;
@@ -150,7 +172,7 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
 
   /** alloc_pages(order): a naturally aligned block of 2^order pages, or null when out of memory. */
   allocPages(order: number, owner: PageOwner, opts?: AllocOptions): number | null {
-    const pa = order === 0 && this.pcp.length > 0 ? this.pcp.pop()! : this.takeBuddy(order);
+    const pa = order === 0 && this.pcp.length > 0 ? this.popPcp() : this.takeBuddy(order);
     if (pa === null) return null;
     this.record({ pa, bytes: PAGE_SIZE << order, owner, time: this.now(), order }, opts);
     return pa;
@@ -266,7 +288,7 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
 
   /** Slab internals: a page for a cache, its release, object-level events and reports. */
   slabPage(c: SlabCache): number | null {
-    const pa = this.pcp.length > 0 ? this.pcp.pop()! : this.takeBuddy(0);
+    const pa = this.pcp.length > 0 ? this.popPcp() : this.takeBuddy(0);
     if (pa === null) return null;
     const b: Block = { pa, bytes: PAGE_SIZE, owner: { kind: 'slab', cache: c.name }, time: this.now(), order: 0, slab: c };
     this.pages.set(Math.floor(pa / PAGE_SIZE), b);
@@ -334,8 +356,14 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
   }
 
   private pushPcp(pa: number): void {
+    this.changed |= PCP_BIT;
     this.pcp.push(pa);
     if (this.pcp.length > PCP_HIGH) for (const p of this.pcp.splice(0, PCP_BATCH)) this.releaseToBuddy(p, 0);
+  }
+
+  private popPcp(): number {
+    this.changed |= PCP_BIT;
+    return this.pcp.pop()!;
   }
 
   private emit(op: 'alloc' | 'free', pa: number, bytes: number, owner: PageOwner): void {
@@ -344,6 +372,7 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
   }
 
   private pushFree(pa: number, order: number): void {
+    this.changed |= 1 << order;
     this.free[order]!.push(pa);
     this.freeOrder.set(pa, order);
   }
@@ -353,10 +382,12 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
     while (o <= MAX_ORDER && this.free[o]!.length === 0) o++;
     if (o > MAX_ORDER && this.pcp.length > 0) {
       // drain_all_pages before giving up: the hot pages may merge into a big enough block.
+      this.changed |= PCP_BIT;
       for (const p of this.pcp.splice(0)) this.releaseToBuddy(p, 0);
       return this.takeBuddy(order);
     }
     if (o > MAX_ORDER) return null;
+    this.changed |= 1 << o;
     const pa = this.free[o]!.pop()!;
     this.freeOrder.delete(pa);
     // Keep the low half, put the high halves back: consecutive allocations are adjacent.
@@ -375,6 +406,7 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
       const buddy = p % (size * 2) === 0 ? p + size : p - size;
       if (this.freeOrder.get(buddy) !== o) break;
       const list = this.free[o]!;
+      this.changed |= 1 << o;
       list.splice(list.lastIndexOf(buddy), 1);
       this.freeOrder.delete(buddy);
       p = Math.min(p, buddy);
@@ -385,31 +417,32 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
 
   snapshot(): PageAllocatorSnapshot {
     const blocks: PageAllocatorSnapshot['blocks'] = [];
-    for (const [pfn, b] of this.pages) blocks.push([pfn, { pa: b.pa, bytes: b.bytes, owner: b.owner, time: b.time, order: b.order, slab: b.slab?.name }]);
+    for (const [pfn, b] of byKey(this.pages)) blocks.push([pfn, { pa: b.pa, bytes: b.bytes, owner: b.owner, time: b.time, order: b.order, slab: b.slab?.name }]);
     return {
       free: this.free.map((l) => l.slice()),
-      freeOrder: [...this.freeOrder],
+      freeOrder: byKey(this.freeOrder),
       pcp: this.pcp.slice(),
       blocks,
-      freed: [...this.freed],
-      freedObjects: [...this.freedObjects],
+      freed: byKey(this.freed),
+      freedObjects: byKey(this.freedObjects),
       caches: [...this.caches].map(([n, c]) => [n, c.snapshot()]),
     };
   }
 
   restore(s: PageAllocatorSnapshot): void {
+    this.cp = null;
     this.free = s.free.map((l) => l.slice());
-    this.freeOrder = new Map(s.freeOrder);
+    this.freeOrder.reset(s.freeOrder);
     this.pcp = s.pcp.slice();
-    this.freed = new Map(s.freed);
-    this.freedObjects = new Map(s.freedObjects);
+    this.freed.reset(s.freed);
+    this.freedObjects.reset(s.freedObjects);
     // A cache created after the snapshot keeps its object (callers hold it) but none of its state:
     // the pages it carved objects from were free at the snapshot.
     const saved = new Map(s.caches);
     for (const [name, c] of this.caches) c.restore(saved.get(name) ?? { objects: [], freelist: [] });
     // Pages of one allocation share one Block object again.
     const byHead = new Map<string, Block>();
-    this.pages = new Map();
+    this.pages.reset([]);
     for (const [pfn, b] of s.blocks) {
       const key = `${b.pa}:${b.bytes}`;
       let blk = byHead.get(key);
@@ -418,6 +451,28 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot> {
         byHead.set(key, blk);
       }
       this.pages.set(pfn, blk);
+    }
+  }
+
+  checkpoint(): PageAllocatorCheckpoint {
+    for (const m of [this.freeOrder, this.pages, this.freed, this.freedObjects]) m.checkpoint();
+    for (const c of this.caches.values()) c.checkpoint();
+    this.changed = 0;
+    this.cp = { free: this.free.map((l) => l.slice()), pcp: this.pcp.slice(), caches: new Set(this.caches.values()) };
+    return this.cp;
+  }
+
+  /** Back to cp (the latest checkpoint), which stays valid for more rollbacks. */
+  rollback(cp: PageAllocatorCheckpoint): void {
+    if (cp !== this.cp) throw new Error('page allocator rollback to a checkpoint that is not the latest');
+    for (const m of [this.freeOrder, this.pages, this.freed, this.freedObjects]) m.rollback();
+    for (let o = 0; o <= MAX_ORDER; o++) if (this.changed & (1 << o)) this.free[o] = cp.free[o]!.slice();
+    if (this.changed & PCP_BIT) this.pcp = cp.pcp.slice();
+    this.changed = 0;
+    // A cache created after the checkpoint keeps its object (callers hold it) but none of its state.
+    for (const c of this.caches.values()) {
+      if (cp.caches.has(c)) c.rollback();
+      else c.restore({ objects: [], freelist: [] });
     }
   }
 }
@@ -439,8 +494,11 @@ export interface SlabSnapshot {
  */
 export class SlabCache {
   /** Object pa -> state, for every object of every page the cache holds. */
-  private objects = new Map<number, SlabObject>();
+  private readonly objects = new UndoMap<number, SlabObject>();
   private freelist: number[] = [];
+  /** The freelist at the checkpoint, and whether it changed since. */
+  private savedFreelist: number[] | null = null;
+  private freelistChanged = false;
 
   constructor(
     readonly name: string,
@@ -450,6 +508,7 @@ export class SlabCache {
 
   /** kmem_cache_alloc (kmem_cache_zalloc with zero). null when out of memory. */
   alloc(owner: PageOwner, opts?: AllocOptions): number | null {
+    this.freelistChanged = true;
     if (this.freelist.length === 0) {
       const page = this.pages.slabPage(this);
       if (page === null) return null;
@@ -459,10 +518,7 @@ export class SlabCache {
       }
     }
     const pa = this.freelist.pop()!;
-    const o = this.objects.get(pa)!;
-    o.owner = owner;
-    o.time = this.pages.nowTime();
-    o.live = true;
+    this.objects.set(pa, { ...this.objects.get(pa)!, owner, time: this.pages.nowTime(), live: true });
     this.pages.slabEvent('alloc', pa, this.objSize, owner, opts?.zero ?? false);
     return pa;
   }
@@ -477,8 +533,8 @@ export class SlabCache {
       this.pages.warn(`kmem_cache_free(${this.name}, ${hex(pa)}): ${f ? 'double free' : 'not an object of this cache'}${held}`, pa);
       return;
     }
-    o.live = false;
-    o.freedTime = this.pages.nowTime();
+    this.objects.set(pa, { ...o, live: false, freedTime: this.pages.nowTime() });
+    this.freelistChanged = true;
     this.freelist.push(pa);
     this.pages.slabEvent('free', pa, this.objSize, o.owner, false);
     const page = pa - (pa % PAGE_SIZE);
@@ -513,11 +569,24 @@ export class SlabCache {
   }
 
   snapshot(): SlabSnapshot {
-    return { objects: [...this.objects].map(([k, o]) => [k, { ...o }]), freelist: this.freelist.slice() };
+    return { objects: byKey(this.objects).map(([k, o]) => [k, { ...o }]), freelist: this.freelist.slice() };
   }
 
   restore(s: SlabSnapshot): void {
-    this.objects = new Map(s.objects.map(([k, o]) => [k, { ...o }]));
+    this.objects.reset(s.objects.map(([k, o]) => [k, { ...o }]));
     this.freelist = s.freelist.slice();
+    this.savedFreelist = null;
+  }
+
+  checkpoint(): void {
+    this.objects.checkpoint();
+    this.savedFreelist = this.freelist.slice();
+    this.freelistChanged = false;
+  }
+
+  rollback(): void {
+    this.objects.rollback();
+    if (this.freelistChanged) this.freelist = this.savedFreelist!.slice();
+    this.freelistChanged = false;
   }
 }

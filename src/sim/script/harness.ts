@@ -7,13 +7,22 @@
  */
 export const HARNESS_FILE = 'soc-console:harness';
 
-export const HARNESS_SOURCE = String.raw`(function (out) {
+export const HARNESS_SOURCE = String.raw`(function (out, settled) {
   'use strict';
   const G = globalThis;
   const { keys, getPrototypeOf, freeze, is: same, prototype: ObjectProto } = Object;
   const hasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty);
   const isArray = Array.isArray;
+  const toJSON = JSON.stringify;
+  // By hand, not JSON.stringify(array): a script may have given arrays a toJSON or replaced map/join.
+  const keysJSON = (o) => {
+    const ks = keys(o);
+    let s = '[';
+    for (let i = 0; i < ks.length; i++) s += (i ? ',' : '') + toJSON(ks[i]);
+    return s + ']';
+  };
   const U8 = Uint8Array, Err = Error, Prom = Promise, Str = String, RE = RegExp, MapC = Map, SetC = Set, DateC = Date;
+  const promResolve = Prom.resolve.bind(Prom), promThen = Function.prototype.call.bind(Prom.prototype.then);
   const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
   const isTyped = (v) => typeof v === 'object' && v !== null && TypedArrayProto.isPrototypeOf(v);
   const typedGetter = (k) => Function.prototype.call.bind(Object.getOwnPropertyDescriptor(TypedArrayProto, k).get);
@@ -194,44 +203,55 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
   };
   MATCHERS.toThrowError = MATCHERS.toThrow;
 
-  function makeMatchers(actual, negated, mode) {
-    const m = {};
-    for (const name of keys(MATCHERS)) {
-      const check = MATCHERS[name];
-      const judge = (value, args, site) => {
-        const [pass, failMsg, notMsg] = check(value, args[0], mode);
-        if (pass === negated) throw AssertionError(negated ? notMsg : failMsg, site);
-      };
-      if (!mode) {
-        m[name] = function () { judge(actual, arguments); };
-        continue;
-      }
-      m[name] = function () {
-        const args = arguments;
-        // The await below loses the caller's frames: keep the call site for the error location.
-        const site = new Err();
-        return Prom.resolve(typeof actual === 'function' ? actual() : actual).then(
-          (value) => {
-            if (mode === 'rejects') throw AssertionError('expected promise to reject, but it resolved with ' + show(value), site);
-            judge(value, args, site);
-          },
-          (reason) => {
-            if (mode === 'resolves') throw AssertionError('expected promise to resolve, but it rejected with ' + fmt(reason), site);
-            judge(reason, args, site);
-          },
-        );
-      };
-    }
+  // Matchers live on one prototype, so expect() builds one small object, not a closure per
+  // matcher and variant: explorer threads call it in every run.
+  const STATE = Symbol('expect');
+  const MatchersProto = {};
+  function matchers(actual, negated, mode) {
+    const m = Object.create(MatchersProto);
+    m[STATE] = { actual, negated, mode };
     return m;
   }
+  const stateOf = (m) => {
+    const st = m !== null && typeof m === 'object' ? m[STATE] : undefined;
+    if (!st) throw new TypeError('a matcher was called without its expect(): call it as expect(value).matcher(...)');
+    return st;
+  };
+  for (const name of keys(MATCHERS)) {
+    const check = MATCHERS[name];
+    const judge = (value, args, negated, mode, site) => {
+      const [pass, failMsg, notMsg] = check(value, args[0], mode);
+      if (pass === negated) throw AssertionError(negated ? notMsg : failMsg, site);
+    };
+    MatchersProto[name] = function () {
+      const { actual, negated, mode } = stateOf(this);
+      if (!mode) {
+        judge(actual, arguments, negated, mode);
+        return;
+      }
+      const args = arguments;
+      // The await below loses the caller's frames: keep the call site for the error location.
+      const site = new Err();
+      return Prom.resolve(typeof actual === 'function' ? actual() : actual).then(
+        (value) => {
+          if (mode === 'rejects') throw AssertionError('expected promise to reject, but it resolved with ' + show(value), site);
+          judge(value, args, negated, mode, site);
+        },
+        (reason) => {
+          if (mode === 'resolves') throw AssertionError('expected promise to resolve, but it rejected with ' + fmt(reason), site);
+          judge(reason, args, negated, mode, site);
+        },
+      );
+    };
+  }
+  Object.defineProperties(MatchersProto, {
+    not: { get() { const st = stateOf(this); return st.negated ? undefined : matchers(st.actual, true, st.mode); } },
+    resolves: { get() { const st = stateOf(this); return st.negated || st.mode ? undefined : matchers(st.actual, false, 'resolves'); } },
+    rejects: { get() { const st = stateOf(this); return st.negated || st.mode ? undefined : matchers(st.actual, false, 'rejects'); } },
+  });
+  freeze(MatchersProto);
   function expect(actual) {
-    const m = makeMatchers(actual, false, undefined);
-    m.not = makeMatchers(actual, true, undefined);
-    m.resolves = makeMatchers(actual, false, 'resolves');
-    m.resolves.not = makeMatchers(actual, true, 'resolves');
-    m.rejects = makeMatchers(actual, false, 'rejects');
-    m.rejects.not = makeMatchers(actual, true, 'rejects');
-    return m;
+    return matchers(actual, false, undefined);
   }
 
   // ---- test / describe --------------------------------------------------------------------
@@ -295,9 +315,13 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
       }
     },
     errorInfo,
+    // Tell the host how a promise settles: settled(id, ok, value), once.
+    watch: (p, id) => {
+      promThen(promResolve(p), (v) => settled(id, true, v), (e) => settled(id, false, e));
+    },
     // Marshalling helpers: ask the sandbox's own builtins, which user code cannot have replaced yet.
-    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : v instanceof U8 ? 'u8' : v instanceof Prom ? 'promise' : 'object'),
-    keys: (o) => keys(o),
+    // One call per value: its kind, or for any other object its own enumerable keys as JSON.
+    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : v instanceof U8 ? 'u8' : v instanceof Prom ? 'promise' : keysJSON(v)),
     bytesOf: (u8) => sliceBuffer(bufferOf(u8), offsetOf(u8), offsetOf(u8) + lengthOf(u8)),
     u8: (buf) => new U8(buf),
   });

@@ -11,16 +11,16 @@ const MAX_DEPTH = 64;
 
 /** Sandbox-side helpers the harness provides (see harness.ts). */
 export interface VmHelpers {
-  /** 'null' | 'array' | 'u8' | 'promise' | 'object' for a value of typeof 'object'. */
+  /** 'null' | 'array' | 'u8' | 'promise' for a value of typeof 'object', or another object's own enumerable keys as a JSON array. */
   kind: QuickJSHandle;
   /** Uint8Array → a fresh ArrayBuffer holding its bytes. */
   bytesOf: QuickJSHandle;
   /** ArrayBuffer → Uint8Array over it. */
   u8: QuickJSHandle;
-  /** Own enumerable string keys of an object. */
-  keys: QuickJSHandle;
   /** Any thrown value → { message, stack }. */
   errorInfo: QuickJSHandle;
+  /** (promise, id): calls the bridge's settled function with id once the promise settles. */
+  watch: QuickJSHandle;
 }
 
 export interface ErrorInfo {
@@ -45,6 +45,9 @@ export class Bridge {
   /** Handles the host keeps past a call: sandbox callbacks, pending promises. */
   private readonly kept = new Set<{ alive: boolean; dispose(): void }>();
   private disposed = false;
+  /** Promises settle() waits for, by the id watch() reports them with. */
+  private readonly watched = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  private nextWatch = 0;
 
   constructor(
     private readonly vm: QuickJSContext,
@@ -210,7 +213,9 @@ export class Bridge {
         throw new TypeError('a promise cannot be passed to the host: await it first');
     }
     const out: Record<string, unknown> = {};
-    const keys = this.call(this.h.keys, [h], (k) => this.items(k).map((x) => x.consume((n) => vm.getString(n))));
+    // The script may have given arrays a toJSON: whatever came back must still be a list of keys.
+    const keys: unknown = JSON.parse(kind);
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw new TypeError('an object whose keys cannot be listed cannot be passed to the host');
     for (const key of keys) out[key] = vm.getProp(h, key).consume((x) => this.fromVm(x, depth + 1));
     return out;
   }
@@ -248,11 +253,37 @@ export class Bridge {
    * borrowed during this call: the caller may dispose it at once, even if it never settles.
    */
   settle(promise: QuickJSHandle): Promise<unknown> {
-    const settled = this.vm.resolvePromise(promise);
+    const id = this.nextWatch++;
+    const settled = new Promise<unknown>((resolve, reject) => this.watched.set(id, { resolve, reject }));
+    const idH = this.vm.newNumber(id);
+    try {
+      this.call(this.h.watch, [promise, idH], () => undefined);
+    } finally {
+      idH.dispose();
+    }
     this.pump();
-    return settled.then((r) => {
-      if (r.error) throw r.error.consume((e) => this.errorFromVm(e));
-      return r.value.consume((v) => this.fromVm(v));
+    return settled;
+  }
+
+  /**
+   * The function the harness's watch() calls back, (id, ok, value): one host function for every
+   * settle(), where the library's resolvePromise makes two per promise and looks up the script's
+   * (replaceable) global Promise.
+   */
+  settledFunction(): QuickJSHandle {
+    const vm = this.vm;
+    return vm.newFunction('settled', (idH, okH, valueH) => {
+      const id = vm.getNumber(idH);
+      const w = this.watched.get(id);
+      if (!w) return;
+      this.watched.delete(id);
+      if (vm.typeof(okH) === 'boolean' && vm.dump(okH) === true) {
+        try {
+          w.resolve(this.fromVm(valueH));
+        } catch (e) {
+          w.reject(e);
+        }
+      } else w.reject(this.errorFromVm(valueH));
     });
   }
 

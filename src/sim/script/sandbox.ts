@@ -79,9 +79,10 @@ export class Sandbox {
     const vm = this.vm;
     const factory = vm.unwrapResult(vm.evalCode(HARNESS_SOURCE, HARNESS_FILE, { type: 'global', strict: true }));
     const out = this.bridge.hostFunction('out', (stream, text) => onOutput(stream === 'error' ? 'error' : 'log', String(text)));
-    this.control = factory.consume((f) => out.consume((o) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o))));
+    const settled = this.bridge.settledFunction();
+    this.control = factory.consume((f) => out.consume((o) => settled.consume((s) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o, s)))));
     const get = (name: string): QuickJSHandle => vm.getProp(this.control, name);
-    this.bridge.setHelpers({ kind: get('kind'), keys: get('keys'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo') });
+    this.bridge.setHelpers({ kind: get('kind'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo'), watch: get('watch') });
   }
 
   /** Define a global from a host value tree (copied; functions become host calls). */
