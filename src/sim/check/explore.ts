@@ -157,7 +157,7 @@ export async function explore(target: ExploreTarget, spec: ExploreSpec, opts: Ex
     let last = performance.now();
     const pause = async (): Promise<void> => {
       if (performance.now() - last >= (opts.yieldMs ?? 20)) {
-        await new Promise<void>((r) => setImmediate(r));
+        await new Promise<void>((r) => setTimeout(r, 0));
         last = performance.now();
       }
       if (opts.signal?.aborted) throw new ScheduleError('the exploration was stopped');
