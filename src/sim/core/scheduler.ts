@@ -17,6 +17,7 @@
  * not decisions, so schedules stay short enough to paste back.
  */
 import { runOp, type Op, type PreemptPoint } from './coop';
+import { macrotask, onMacrotask } from './macrotask';
 
 /** How a preemptible operation is executed (the Kernel exec hook, the DMA binding). */
 export type Executor = <T>(op: Op<T>) => Promise<T>;
@@ -278,14 +279,14 @@ export class Scheduler {
     if (th.state === 'done' || th.gen) return Promise.resolve(undefined);
     th.state = 'running';
     return new Promise((resolve) => {
-      const timer = setImmediate(() => {
+      const cancel = onMacrotask(() => {
         this.waiter = null;
         resolve(`thread ${t} is waiting on something that is neither a kernel, DMA or register call nor the end of another thread`);
       });
       this.waiter = {
         t,
         resolve: () => {
-          clearImmediate(timer);
+          cancel();
           resolve(undefined);
         },
       };
@@ -303,7 +304,7 @@ export class Scheduler {
     }
     // Threads that catch the rejection and go on get their further calls failed the same way.
     this.abandoned = true;
-    await new Promise<void>((r) => setImmediate(r));
+    await macrotask();
   }
 }
 
