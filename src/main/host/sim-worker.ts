@@ -12,7 +12,7 @@ const push = (m: WorkerPush): void => port.postMessage(m);
 
 const session = new Session({
   emit: (socEvent) => push({ socEvent }),
-  heartbeat: (budgetMs) => push({ heartbeat: Date.now(), budgetMs }),
+  heartbeat: (heartbeat) => push({ heartbeat }),
   explorePool: new WorkerExplorePool(),
 });
 

@@ -1,3 +1,4 @@
+import type { Heartbeat } from '../../sim/session';
 import type { ScriptRunRequest, ScriptRunResult, SessionApi, SessionEvent } from '../../shared/session-api';
 
 /**
@@ -10,7 +11,7 @@ export type WorkerApi = Omit<SessionApi, 'listPresets' | 'loadPreset' | 'stopScr
 };
 
 /** Messages the worker posts beside Comlink's traffic (Comlink ignores messages without an id). */
-export type WorkerPush = { socEvent: SessionEvent } | { heartbeat: number; budgetMs: number };
+export type WorkerPush = { socEvent: SessionEvent } | { heartbeat: Heartbeat };
 
 export function isWorkerPush(m: unknown): m is WorkerPush {
   return typeof m === 'object' && m !== null && ('socEvent' in m || 'heartbeat' in m);

@@ -335,7 +335,8 @@ export class Kernel {
       IOMMU_MMIO,
       IOMMU_PRIV,
       allocPages: async (count = 1) => {
-        const pa = pages.allocExact(Math.max(1, Math.ceil(count)), { kind: 'script' }, { zero: true });
+        if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`kernel.allocPages: count must be a positive integer, got ${String(count)}`);
+        const pa = pages.allocExact(count, { kind: 'script' }, { zero: true });
         if (pa === null) throw new KernelError(`alloc_pages(${count})`, -ENOMEM);
         return pa;
       },

@@ -5,6 +5,8 @@
  * It captures the builtins it relies on first, so a script that overwrites globals only breaks
  * itself, not the reporting.
  */
+import { MAX_TIMEOUT_MS } from '../../shared/session-api';
+
 export const HARNESS_FILE = 'soc-console:harness';
 
 export const HARNESS_SOURCE = String.raw`(function (out) {
@@ -13,6 +15,8 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
   const { keys, getPrototypeOf, freeze, is: same, prototype: ObjectProto } = Object;
   const hasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty);
   const isArray = Array.isArray;
+  const isFiniteNum = Number.isFinite;
+  const MAX_TIMEOUT_MS = ${MAX_TIMEOUT_MS};
   const U8 = Uint8Array, Err = Error, Prom = Promise, Str = String, RE = RegExp, MapC = Map, SetC = Set, DateC = Date;
   const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
   const isTyped = (v) => typeof v === 'object' && v !== null && TypedArrayProto.isPrototypeOf(v);
@@ -243,7 +247,9 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
     if (typeof fn !== 'function') throw new TypeError('test(' + JSON.stringify(Str(name)) + '): the second argument must be a function');
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError('test(' + JSON.stringify(Str(name)) + '): options must be an object');
     const o = opts || {};
-    if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && o.timeoutMs > 0)) throw new TypeError('test(' + JSON.stringify(Str(name)) + '): timeoutMs must be a positive number');
+    if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && isFiniteNum(o.timeoutMs) && o.timeoutMs >= 1 && o.timeoutMs <= MAX_TIMEOUT_MS)) {
+      throw new TypeError('test(' + JSON.stringify(Str(name)) + '): timeoutMs must be a number of milliseconds from 1 to ' + MAX_TIMEOUT_MS + ', got ' + fmt(o.timeoutMs));
+    }
     if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new TypeError('test(' + JSON.stringify(Str(name)) + '): seed must be an integer');
     tests.push({
       name: Str(name),

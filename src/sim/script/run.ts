@@ -5,7 +5,7 @@
  * bindings and hooks.
  */
 import type { Finding } from '../core/findings';
-import type { ScriptError, ScriptRunResult, TestResult } from '../../shared/session-api';
+import { MAX_TIMEOUT_MS, validTimeout, type ScriptError, type ScriptRunResult, type TestResult } from '../../shared/session-api';
 import type { ErrorInfo } from './marshal';
 import { Sandbox, type TestInfo } from './sandbox';
 import type { SourceMap } from './source-map';
@@ -68,6 +68,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunScriptResult
   const elapsed = (): number => performance.now() - t0;
   const { fileName } = opts;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TEST_TIMEOUT_MS;
+  if (!validTimeout(timeoutMs)) throw new RangeError(`runScript: timeoutMs must be from 1 to ${MAX_TIMEOUT_MS} ms, got ${timeoutMs}`);
   const taken = Object.keys(opts.bindings).filter((k) => HARNESS_GLOBALS.includes(k));
   if (taken.length > 0) throw new Error(`runScript: bindings may not define ${taken.join(', ')}`);
 
@@ -108,7 +109,8 @@ export async function runScript(opts: RunScriptOptions): Promise<RunScriptResult
 }
 
 async function runOne(sb: Sandbox, i: number, info: TestInfo, opts: RunScriptOptions, defaultTimeout: number, map: SourceMap): Promise<TestResult> {
-  const timeoutMs = info.timeoutMs ?? defaultTimeout;
+  // The harness checked the test's own timeout; checked again here, where a script cannot reach.
+  const timeoutMs = validTimeout(info.timeoutMs) ? info.timeoutMs : defaultTimeout;
   opts.hooks?.beforeTest({ name: info.name, fullName: info.fullName, timeoutMs, ...(info.seed !== undefined ? { seed: info.seed } : {}) });
   const start = performance.now();
   const outcome = await guarded(sb, timeoutMs, opts.signal, () => sb.runTest(i));
