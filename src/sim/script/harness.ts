@@ -9,7 +9,7 @@ import { MAX_TIMEOUT_MS } from '../../shared/session-api';
 
 export const HARNESS_FILE = 'soc-console:harness';
 
-export const HARNESS_SOURCE = String.raw`(function (out) {
+export const HARNESS_SOURCE = String.raw`(function (out, later) {
   'use strict';
   const G = globalThis;
   const { keys, getPrototypeOf, freeze, is: same, prototype: ObjectProto } = Object;
@@ -24,6 +24,24 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
   const bufferOf = typedGetter('buffer'), offsetOf = typedGetter('byteOffset'), lengthOf = typedGetter('byteLength');
   const sliceBuffer = Function.prototype.call.bind(ArrayBuffer.prototype.slice);
   const hex = (n) => '0x' + n.toString(16);
+  // The brand check of typed arrays: unlike instanceof, no script can redefine it (Symbol.hasInstance).
+  const tagOf = Function.prototype.call.bind(Object.getOwnPropertyDescriptor(TypedArrayProto, Symbol.toStringTag).get);
+  const isU8 = (v) => tagOf(v) === 'Uint8Array';
+  // Promises are told apart by the intrinsic then, which throws for anything else (instanceof can be redefined).
+  const promiseThen = Function.prototype.call.bind(Promise.prototype.then);
+  const noop = () => undefined;
+  const isPromise = (v) => {
+    try {
+      promiseThen(v, noop, noop);
+      return true;
+    } catch (_) {
+      return false;
+    }
+  };
+  const ProxyC = Proxy, TypeErr = TypeError;
+  const ERRORS = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+  const defineProp = Reflect.defineProperty, setProto = Reflect.setPrototypeOf;
+  const wsHas = Function.prototype.call.bind(WeakSet.prototype.has), wsAdd = Function.prototype.call.bind(WeakSet.prototype.add);
 
   // ---- formatting -------------------------------------------------------------------------
   function fmt(v, opts, depth, seen) {
@@ -271,6 +289,63 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
     }
   }
 
+  // ---- what the host API returns: read-only copies, and live records ------------------------
+  // A proxy, not only Object.freeze: an assignment to a frozen object is silently dropped in sloppy
+  // code (new Function, indirect eval), and would not name the API. Uint8Arrays stay the script's own buffers.
+  const sealed = new WeakSet(), lives = new WeakSet();
+  const quote = (k) => "'" + Str(k) + "'";
+  function readOnlyHandler(what) {
+    const refuse = (verb, k) => {
+      throw new TypeErr('cannot ' + verb + ' ' + quote(k) + ': ' + what + ' is a read-only copy (changing it would change nothing)');
+    };
+    return {
+      set: (t, k) => refuse('assign to', k),
+      defineProperty: (t, k, d) => defineProp(t, k, d) || refuse('define', k),
+      deleteProperty: (t, k) => refuse('delete', k),
+      setPrototypeOf: (t, p) => setProto(t, p) || refuse('set the prototype of', 'it'),
+    };
+  }
+  function sealTree(v, handler, depth) {
+    if ((typeof v !== 'object' && typeof v !== 'function') || v === null || isU8(v) || wsHas(sealed, v) || wsHas(lives, v) || depth > 64) return v;
+    for (const k of keys(v)) {
+      const x = v[k];
+      // Defined, not assigned: an own '__proto__' key must stay a key.
+      if ((typeof x === 'object' && x !== null) || typeof x === 'function') defineProp(v, k, { value: sealTree(x, handler, depth + 1) });
+    }
+    freeze(v);
+    const p = new ProxyC(v, handler);
+    wsAdd(sealed, p);
+    return p;
+  }
+  function live(read, write, name) {
+    const refuse = (what) => {
+      throw new TypeErr(name + ': ' + what + '; assign a key instead');
+    };
+    const p = new ProxyC({}, {
+      get: (t, k) => (typeof k === 'string' ? read()[k] : undefined),
+      set: (t, k, v) => {
+        write(Str(k), v);
+        return true;
+      },
+      has: (t, k) => typeof k === 'string' && hasOwn(read(), k),
+      ownKeys: () => keys(read()),
+      getOwnPropertyDescriptor: (t, k) => {
+        const r = read();
+        return typeof k === 'string' && hasOwn(r, k) ? { value: r[k], writable: true, enumerable: true, configurable: true } : undefined;
+      },
+      deleteProperty: (t, k) => refuse(Str(k) + ' cannot be deleted'),
+      defineProperty: (t, k, d) => {
+        if (!hasOwn(d, 'value') || d.get || d.set) refuse(Str(k) + ' cannot be an accessor');
+        write(Str(k), d.value);
+        return true;
+      },
+      preventExtensions: () => refuse('it is live and cannot be frozen'),
+      setPrototypeOf: () => refuse('its prototype cannot be changed'),
+    });
+    wsAdd(lives, p);
+    return p;
+  }
+
   function errorInfo(e) {
     try {
       if (e instanceof Err) {
@@ -282,6 +357,43 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
       return { message: 'thrown: a value that cannot be described', stack: '' };
     }
   }
+
+  // ---- promises a statement started without awaiting (transpile.ts markFloating) ----------
+  let floating = [];
+  function markFloating(v, line) {
+    if ((typeof v === 'object' && v !== null) || typeof v === 'function') {
+      // Only thenables are worth the brand check (it throws, which costs, for everything else).
+      if (typeof v.then === 'function' && isPromise(v)) {
+        const entry = { line, rejected: false, reason: undefined, done: undefined };
+        entry.done = promiseThen(v, noop, (e) => {
+          entry.rejected = true;
+          entry.reason = e;
+        });
+        floating.push(entry);
+      }
+    }
+    return v;
+  }
+  const raceP = Promise.race.bind(Promise), allP = Promise.all.bind(Promise);
+  /**
+   * Give the promises left un-awaited a moment (host calls settle within it) and fail with the
+   * first that rejected. One still pending after that is left: it never settled, it did not fail.
+   */
+  async function settleFloating() {
+    if (floating.length > 0) {
+      const batch = floating;
+      floating = [];
+      await raceP([allP(batch.map((f) => f.done)), later(FLOATING_GRACE_MS)]);
+      for (const f of batch) {
+        if (!f.rejected) continue;
+        const e = f.reason;
+        const info = errorInfo(e);
+        throw AssertionError('a promise started at line ' + f.line + ' without await rejected: ' + info.message, e instanceof Err ? e : undefined);
+      }
+    }
+  }
+  const FLOATING_GRACE_MS = 50;
+  Object.defineProperty(G, '__socFloating', { value: markFloating, writable: false, configurable: false, enumerable: false });
 
   G.test = test;
   G.describe = describe;
@@ -295,14 +407,24 @@ export const HARNESS_SOURCE = String.raw`(function (out) {
       started = true;
       try {
         await tests[i].fn();
+        await settleFloating();
         return null;
       } catch (e) {
+        floating = [];
         return errorInfo(e);
       }
     },
     errorInfo,
     // Marshalling helpers: ask the sandbox's own builtins, which user code cannot have replaced yet.
-    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : v instanceof U8 ? 'u8' : v instanceof Prom ? 'promise' : 'object'),
+    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : isU8(v) ? 'u8' : isPromise(v) ? 'promise' : 'object'),
+    seal: (v, what) => sealTree(v, readOnlyHandler(what), 0),
+    makeError: (name, message) => {
+      const C = hasOwn(ERRORS, name) ? ERRORS[name] : Err;
+      const e = new C(message);
+      if (C === Err) e.name = name;
+      return e;
+    },
+    live,
     keys: (o) => keys(o),
     bytesOf: (u8) => sliceBuffer(bufferOf(u8), offsetOf(u8), offsetOf(u8) + lengthOf(u8)),
     u8: (buf) => new U8(buf),

@@ -79,14 +79,16 @@ export class Sandbox {
     const vm = this.vm;
     const factory = vm.unwrapResult(vm.evalCode(HARNESS_SOURCE, HARNESS_FILE, { type: 'global', strict: true }));
     const out = this.bridge.hostFunction('out', (stream, text) => onOutput(stream === 'error' ? 'error' : 'log', String(text)));
-    this.control = factory.consume((f) => out.consume((o) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o))));
+    // The harness's only clock: it waits a moment for promises a test left un-awaited.
+    const later = this.bridge.hostFunction('later', (ms) => new Promise<void>((r) => setTimeout(r, Math.min(1000, Number(ms) || 0))));
+    this.control = factory.consume((f) => out.consume((o) => later.consume((l) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o, l)))));
     const get = (name: string): QuickJSHandle => vm.getProp(this.control, name);
-    this.bridge.setHelpers({ kind: get('kind'), keys: get('keys'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo') });
+    this.bridge.setHelpers({ kind: get('kind'), keys: get('keys'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo'), seal: get('seal'), live: get('live'), makeError: get('makeError') });
   }
 
-  /** Define a global from a host value tree (copied; functions become host calls). */
+  /** Define a global from a host value tree (copied, read-only; functions become host calls). */
   defineGlobal(name: string, value: unknown): void {
-    this.bridge.toVm(value).consume((h) => this.vm.setProp(this.vm.global, name, h));
+    this.bridge.toVmSealed(value, name, `the global ${name}`).consume((h) => this.vm.setProp(this.vm.global, name, h));
   }
 
   /**
