@@ -116,6 +116,35 @@ const SIGNATURES: Record<string, Signature> = {
   'kernel.handleIrq': [name('iommu')],
 };
 
+/**
+ * The calls that return a value, not a promise: a bad argument throws at once. Every other call
+ * returns a promise, which a bad argument rejects, as the engine's own errors do.
+ */
+const SYNC = new Set([
+  'soc.iommus',
+  'soc.devices',
+  'soc.now',
+  'soc.iommu',
+  'soc.iommu().tlb',
+  'soc.iommu().walkCache',
+  'soc.iommu().faults',
+  'soc.iommu().stats',
+  'soc.device',
+  'soc.findings',
+  'soc.takeFindings',
+  'soc.blocks',
+  'soc.irqs',
+  'soc.irq',
+  'kernel.pm.getIfInUse',
+  'kernel.pm.markLastBusy',
+  'kernel.pm.status',
+  'kernel.pm.state',
+  'kernel.pm.setEnabled',
+  'kernel.driver',
+  'kernel.driver().setVariant',
+  'kernel.kprobeSymbols',
+]);
+
 /** What a script passed, for messages: short, and never the script's own object. */
 function shown(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
@@ -165,7 +194,14 @@ function wrapFunction(path: string, f: (...a: unknown[]) => unknown): (...a: unk
   const sig = signatureOf(path);
   const wrapped = {
     [f.name]: (...args: unknown[]): unknown => {
-      if (sig) checkArgs(path, sig, args);
+      if (sig) {
+        try {
+          checkArgs(path, sig, args);
+        } catch (e) {
+          if (SYNC.has(path)) throw e;
+          return Promise.reject(e);
+        }
+      }
       return wrapTree(`${path}()`, f(...args));
     },
   }[f.name]!;

@@ -44,7 +44,9 @@ export function defaultWorkerEntry(): WorkerEntry {
   return self.pathname.endsWith('.ts') ? { ts: new URL('./sim-worker.ts', self) } : { js: new URL('./sim-worker.js', self) };
 }
 
-/** A worker that dies this many times in a row before answering anything is not started again. */
+/** A worker that has not started (loaded the engine) after this long is killed as hung. */
+const START_LIMIT_MS = 120_000;
+/** A worker that dies this many times in a row before it started is not started again. */
 const MAX_START_FAILURES = 4;
 /** The first restart after a failed start waits this long; each further one twice as long. */
 const START_BACKOFF_MS = 200;
@@ -64,8 +66,9 @@ interface Live {
   api: Comlink.Remote<WorkerApi>;
   /** Rejects when this worker generation ends. */
   gone: Promise<never>;
-  /** Set once the worker answered a call: it started. */
-  answered: boolean;
+  /** Set once the worker said it started (engine loaded); until then its silence is its start-up. */
+  ready: boolean;
+  spawnedAt: number;
   kill(reason: string, hung?: boolean): void;
 }
 
@@ -147,8 +150,8 @@ export class SessionHost implements SessionApi {
       ended = true;
       rejectGone(new WorkerGone(reason, hung));
       if (this.disposed) return;
-      // A worker that died by itself before answering anything will likely do it again: back off, then give up.
-      this.startFailures = live.answered || killed ? 0 : this.startFailures + 1;
+      // A worker that died by itself before it started will likely do it again: back off, then give up.
+      this.startFailures = live.ready || killed ? 0 : this.startFailures + 1;
       if (this.startFailures >= MAX_START_FAILURES) {
         this.broken = `the sim worker failed to start ${this.startFailures} times in a row (last: ${reason}); it is not restarted again`;
         this.emit({ type: 'worker-restarted', reason: this.broken });
@@ -165,7 +168,10 @@ export class SessionHost implements SessionApi {
     };
     worker.on('message', (m: unknown) => {
       if (!isWorkerPush(m)) return;
-      if ('heartbeat' in m) this.beat(m.heartbeat);
+      if ('ready' in m) {
+        live.ready = true;
+        this.lastHeartbeat = Math.max(this.lastHeartbeat, Date.now());
+      } else if ('heartbeat' in m) this.beat(m.heartbeat);
       else {
         const e = m.socEvent;
         if (e.type === 'test') this.watches.get(e.runId)?.tests.push(e.result);
@@ -179,7 +185,8 @@ export class SessionHost implements SessionApi {
       worker,
       api,
       gone,
-      answered: false,
+      ready: false,
+      spawnedAt: Date.now(),
       kill: (reason, hung) => {
         killed = true;
         end(reason, hung);
@@ -211,9 +218,7 @@ export class SessionHost implements SessionApi {
   private async call<T>(fn: (api: Comlink.Remote<WorkerApi>) => Promise<T>): Promise<T> {
     if (this.broken) throw new Error(this.broken);
     const live = this.live;
-    const r = await Promise.race([fn(live.api), live.gone]);
-    live.answered = true;
-    return r;
+    return Promise.race([fn(live.api), live.gone]);
   }
 
   async listPresets(): Promise<string[]> {
@@ -421,6 +426,12 @@ export class SessionHost implements SessionApi {
     let longest: Watch | undefined;
     for (const w of this.watches.values()) if (!longest || w.budgetMs > longest.budgetMs) longest = w;
     if (!longest) return;
+    const live = this.live;
+    // Loading the engine is no step of the call: it is timed on its own, against a generous limit.
+    if (!live.ready) {
+      if (Date.now() - live.spawnedAt > START_LIMIT_MS) live.kill(`the sim worker did not start within ${START_LIMIT_MS / 1000} s`);
+      return;
+    }
     const silent = Date.now() - this.lastHeartbeat;
     if (silent > longest.budgetMs + this.graceMs) this.live.kill('the sim worker stopped answering', true);
   }

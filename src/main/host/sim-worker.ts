@@ -47,3 +47,5 @@ const api: WorkerApi = {
 };
 
 Comlink.expose(api, nodeEndpoint(port));
+// Started: from now on the host's watchdog measures this worker's silence.
+push({ ready: true });

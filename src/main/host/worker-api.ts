@@ -11,8 +11,8 @@ export type WorkerApi = Omit<SessionApi, 'listPresets' | 'loadPreset' | 'stopScr
 };
 
 /** Messages the worker posts beside Comlink's traffic (Comlink ignores messages without an id). */
-export type WorkerPush = { socEvent: SessionEvent } | { heartbeat: Heartbeat };
+export type WorkerPush = { socEvent: SessionEvent } | { heartbeat: Heartbeat } | { ready: true };
 
 export function isWorkerPush(m: unknown): m is WorkerPush {
-  return typeof m === 'object' && m !== null && ('socEvent' in m || 'heartbeat' in m);
+  return typeof m === 'object' && m !== null && ('socEvent' in m || 'heartbeat' in m || 'ready' in m);
 }

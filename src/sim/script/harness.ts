@@ -31,6 +31,8 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
   const promiseThen = Function.prototype.call.bind(Promise.prototype.then);
   const noop = () => undefined;
   const isPromise = (v) => {
+    // Only thenables are worth the brand check: it throws, which costs, for everything else.
+    if (typeof v.then !== 'function') return false;
     try {
       promiseThen(v, noop, noop);
       return true;
@@ -313,6 +315,8 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
       if ((typeof x === 'object' && x !== null) || typeof x === 'function') defineProp(v, k, { value: sealTree(x, handler, depth + 1) });
     }
     freeze(v);
+    // Functions are only frozen: their own properties are members like explore.replay, rarely assigned.
+    if (typeof v === 'function') return v;
     const p = new ProxyC(v, handler);
     wsAdd(sealed, p);
     return p;
@@ -362,8 +366,7 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
   let floating = [];
   function markFloating(v, line) {
     if ((typeof v === 'object' && v !== null) || typeof v === 'function') {
-      // Only thenables are worth the brand check (it throws, which costs, for everything else).
-      if (typeof v.then === 'function' && isPromise(v)) {
+      if (isPromise(v)) {
         const entry = { line, rejected: false, reason: undefined, done: undefined };
         entry.done = promiseThen(v, noop, (e) => {
           entry.rejected = true;
