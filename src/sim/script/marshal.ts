@@ -279,14 +279,14 @@ export class Bridge {
       case 'u8':
         return this.call(this.h.bytesOf, [h], (buf) => vm.getArrayBuffer(buf).consume((bytes) => bytes.value.slice()));
       case 'array':
-        return this.items(h, budget).map((x) => x.consume((v) => this.fromVm(v, depth + 1, budget)));
+        return eachOwned(this.items(h, budget), (v) => this.fromVm(v, depth + 1, budget));
       case 'promise':
         throw new TypeError('a promise cannot be passed to the host: await it first');
     }
     const out: Record<string, unknown> = {};
-    const keys = this.call(this.h.keys, [h], (k) => this.items(k, budget).map((x) => x.consume((n) => vm.getString(n))));
+    const keys = this.call(this.h.keys, [h], (k) => eachOwned(this.items(k, budget), (n) => vm.getString(n)));
     for (const key of keys) {
-      const value = vm.getProp(h, key).consume((x) => this.fromVm(x, depth + 1, budget));
+      const value = owned(vm.getProp(h, key), (x) => this.fromVm(x, depth + 1, budget));
       // An own '__proto__' key stays a key: assigning it would set the copy's prototype.
       if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
       else out[key] = value;
@@ -307,7 +307,12 @@ export class Bridge {
     }
     budget.left -= n;
     const out: QuickJSHandle[] = [];
-    for (let i = 0; i < n; i++) out.push(this.vm.getProp(arr, i));
+    try {
+      for (let i = 0; i < n; i++) out.push(this.vm.getProp(arr, i));
+    } catch (e) {
+      for (const h of out) h.dispose();
+      throw e;
+    }
     return out;
   }
 
@@ -321,7 +326,7 @@ export class Bridge {
       const r = this.vm.callFunction(fn, this.vm.undefined, argHandles);
       for (const a of argHandles) a.dispose();
       if (r.error) throw r.error.consume((e) => this.errorFromVm(e));
-      return r.value.consume((value) => {
+      return owned(r.value, (value) => {
         if (this.vm.typeof(value) === 'object' && this.call(this.h.kind, [value], (k) => this.vm.getString(k)) === 'promise') return this.settle(value);
         return this.fromVm(value);
       });
@@ -337,7 +342,7 @@ export class Bridge {
     this.pump();
     return settled.then((r) => {
       if (r.error) throw r.error.consume((e) => this.errorFromVm(e));
-      return r.value.consume((v) => this.fromVm(v));
+      return owned(r.value, (v) => this.fromVm(v));
     });
   }
 
@@ -356,7 +361,7 @@ export class Bridge {
       const msg = r.error.consume((e) => String((this.vm.dump(e) as { message?: unknown }).message ?? 'error'));
       throw new TypeError(msg);
     }
-    return r.value.consume(read);
+    return owned(r.value, read);
   }
 
   dispose(): void {
@@ -364,6 +369,28 @@ export class Bridge {
     if (this.helpers) for (const h of Object.values(this.helpers)) h.dispose();
     for (const k of this.kept) if (k.alive) k.dispose();
     this.kept.clear();
+  }
+}
+
+/**
+ * fn of a handle, which is disposed afterwards even when fn throws (the library's consume() does
+ * not, and a handle left alive aborts the runtime's teardown). Copying out may throw anywhere: a
+ * value over the budget, a getter of the script's.
+ */
+export function owned<T>(h: QuickJSHandle, fn: (h: QuickJSHandle) => T): T {
+  try {
+    return fn(h);
+  } finally {
+    if (h.alive) h.dispose();
+  }
+}
+
+/** fn of each handle, all of them disposed, also those after one that threw. */
+function eachOwned<T>(handles: QuickJSHandle[], fn: (h: QuickJSHandle) => T): T[] {
+  try {
+    return handles.map((h) => owned(h, fn));
+  } finally {
+    for (const h of handles) if (h.alive) h.dispose();
   }
 }
 

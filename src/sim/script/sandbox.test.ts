@@ -14,8 +14,14 @@ async function probe(body: string, bindings: Record<string, unknown> = {}): Prom
     fileName: 'probe.ts',
     bindings: { report: (v: unknown) => void reports.push(v), ...bindings },
     timeoutMs: 2000,
+    // A handle the bridge leaves alive aborts the runtime's teardown: no probe may cause one.
+    onOutput: (_stream, text) => {
+      if (text.startsWith('internal:')) reports.unshift({ internal: text });
+    },
   });
   if (r.error) throw new Error(`load: ${r.error.message}`);
+  const internal = reports.find((x) => typeof x === 'object' && x !== null && 'internal' in x);
+  if (internal) throw new Error(JSON.stringify(internal));
   const t = r.tests[0]!;
   if (t.status === 'failed') return { failed: t.error?.message };
   return reports[0];

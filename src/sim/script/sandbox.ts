@@ -6,7 +6,7 @@
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten';
 import { HARNESS_FILE, HARNESS_SOURCE } from './harness';
-import { Bridge, SandboxError, type ErrorInfo } from './marshal';
+import { Bridge, owned, SandboxError, type ErrorInfo } from './marshal';
 import { discardQuickJS, loadQuickJS } from './quickjs';
 
 export interface SandboxOptions {
@@ -154,7 +154,7 @@ export class Sandbox {
     try {
       const r = this.vm.callFunction(fn, this.vm.undefined, argHandles);
       if (r.error) throw r.error.consume((e) => this.bridge.errorFromVm(e));
-      return r.value.consume((v) => this.bridge.fromVm(v));
+      return owned(r.value, (v) => this.bridge.fromVm(v));
     } finally {
       fn.dispose();
       for (const a of argHandles) a.dispose();
