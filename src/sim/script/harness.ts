@@ -406,6 +406,16 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
   return freeze({
     count: () => tests.length,
     info: (i) => ({ name: tests[i].name, fullName: tests[i].fullName, timeoutMs: tests[i].timeoutMs, seed: tests[i].seed, site: tests[i].site }),
+    // After the module loaded: the promises its top-level statements left un-awaited.
+    loaded: async () => {
+      try {
+        await settleFloating();
+        return null;
+      } catch (e) {
+        floating = [];
+        return errorInfo(e);
+      }
+    },
     run: async (i) => {
       started = true;
       try {

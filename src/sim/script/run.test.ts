@@ -252,6 +252,12 @@ describe('timeouts and findings', () => {
     ]);
   });
 
+  it('a top-level statement that leaves a rejecting promise un-awaited fails the load', async () => {
+    const r = await run(["Promise.reject(new Error('at load'));", "test('never runs', () => {});"].join('\n'));
+    expect(r.error).toMatchObject({ message: 'a promise started at line 1 without await rejected: at load', line: 1 });
+    expect(r.tests).toEqual([]);
+  });
+
   it('stops an endless loop at load time', async () => {
     const r = await run('for (;;) {}', { timeoutMs: 100 });
     expect(r.error?.message).toBe('loading the script was stopped at its 100 ms timeout while running without a pause (an endless loop?)');

@@ -105,8 +105,24 @@ export class Sandbox {
     const r = this.vm.evalCode(js, fileName, { type: 'module', strict: true });
     if (r.error) return r.error.consume((e) => this.bridge.errorFromVm(e).info);
     const settled = r.value.consume((p) => this.bridge.settle(p));
-    return settled.then(
+    const error = await settled.then(
       () => null,
+      (e: unknown) => errorInfoOf(e),
+    );
+    return error ?? this.callHarness('loaded');
+  }
+
+  /** Call an async function of the harness's control object: its error info, or null. */
+  private async callHarness(name: string, ...args: number[]): Promise<ErrorInfo | null> {
+    const fn = this.vm.getProp(this.control, name);
+    const argHandles = args.map((a) => this.vm.newNumber(a));
+    const r = this.vm.callFunction(fn, this.vm.undefined, argHandles);
+    fn.dispose();
+    for (const a of argHandles) a.dispose();
+    if (r.error) return r.error.consume((e) => this.bridge.errorFromVm(e).info);
+    const settled = r.value.consume((p) => this.bridge.settle(p));
+    return settled.then(
+      (v) => v as ErrorInfo | null,
       (e: unknown) => errorInfoOf(e),
     );
   }
@@ -134,18 +150,8 @@ export class Sandbox {
   }
 
   /** Run test i; resolves with its error, or null when it passed. */
-  async runTest(i: number): Promise<ErrorInfo | null> {
-    const run = this.vm.getProp(this.control, 'run');
-    const idx = this.vm.newNumber(i);
-    const r = this.vm.callFunction(run, this.vm.undefined, idx);
-    run.dispose();
-    idx.dispose();
-    if (r.error) return r.error.consume((e) => this.bridge.errorFromVm(e).info);
-    const settled = r.value.consume((p) => this.bridge.settle(p));
-    return settled.then(
-      (v) => v as ErrorInfo | null,
-      (e: unknown) => errorInfoOf(e),
-    );
+  runTest(i: number): Promise<ErrorInfo | null> {
+    return this.callHarness('run', i);
   }
 
   private callControl(name: string, args: unknown[]): unknown {
