@@ -247,6 +247,20 @@ export interface SessionApi {
 
 export type SessionMethod = keyof SessionApi;
 
+/**
+ * The longest timeout a test or a run may set: an hour. Beyond, timers overflow (2^31 ms) or never
+ * fire (Infinity), and the sandbox deadline and the host watchdog would both be off.
+ */
+export const MAX_TIMEOUT_MS = 3_600_000;
+
+/** A timeout in milliseconds that the sandbox and the watchdog can keep: 1 ms to MAX_TIMEOUT_MS. */
+export function validTimeout(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 1 && v <= MAX_TIMEOUT_MS;
+}
+
+/** Explore workers a request may ask for; the explorer bounds them by the cores it has. */
+export const MAX_EXPLORE_WORKERS = 256;
+
 type Check = (v: unknown) => boolean;
 const str: Check = (v) => typeof v === 'string' && v.length < 16 * 1024 * 1024;
 const name: Check = (v) => typeof v === 'string' && v.length > 0 && v.length < 256;
@@ -276,7 +290,8 @@ const runReq: Check = (v) => {
     str(r.source) &&
     name(r.fileName) &&
     (r.seed === undefined || u32(r.seed)) &&
-    (r.timeoutMs === undefined || (typeof r.timeoutMs === 'number' && r.timeoutMs > 0 && r.timeoutMs <= 3_600_000))
+    (r.timeoutMs === undefined || validTimeout(r.timeoutMs)) &&
+    (r.exploreWorkers === undefined || (typeof r.exploreWorkers === 'number' && Number.isInteger(r.exploreWorkers) && r.exploreWorkers >= 1 && r.exploreWorkers <= MAX_EXPLORE_WORKERS))
   );
 };
 

@@ -11,6 +11,7 @@ import { scriptApiDts } from './script/api-types';
 import { runScript } from './script/run';
 import { Soc } from './soc';
 import { createSocBindings } from './soc-api';
+import { checkedApi } from './api-args';
 import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
 import type { ReplayPrefixResult } from './check/explore';
 import type { ExploreJob, ExplorePool, HelperChannel } from './check/explore-parallel';
@@ -48,9 +49,16 @@ export interface SessionOptions {
   /** Session events (script output, test results) for the host to forward. */
   emit(e: SessionEvent): void;
   /** Proof of life while a script runs, with how long the next step may take (the host's watchdog listens). */
-  heartbeat(budgetMs: number): void;
+  heartbeat(beat: Heartbeat): void;
   /** Helper workers for large explorations; none: every exploration runs in this worker. */
   explorePool?: ExplorePool;
+}
+
+/** A run's proof of life: how long its next step may take, and the test running now (none: between tests). */
+export interface Heartbeat {
+  runId: number;
+  budgetMs: number;
+  test?: string;
 }
 
 const DEFAULT_SEED = 1;
@@ -288,6 +296,7 @@ export class Session {
     let testAbort: AbortController | undefined;
     let testIndex = -1;
     let testName = '';
+    let testTimeoutMs = timeoutMs;
     this.archived = [];
     const pool = this.opts.explorePool;
     const shardCalls: ShardCall[] = [];
@@ -308,11 +317,11 @@ export class Session {
       mayYield: () => !soc.hasExecutor(),
       onCallSite: (site) => soc.setCallSite(site),
       bindings: {
-        soc: createSocBindings(soc),
-        kernel: soc.kernel.api,
+        soc: checkedApi('soc', createSocBindings(soc)),
+        kernel: checkedApi('kernel', soc.kernel.api),
         explore: createExploreBinding(soc, {
           onProgress: (p) => {
-            this.opts.heartbeat(timeoutMs);
+            this.opts.heartbeat({ runId, budgetMs: testTimeoutMs, test: testName });
             emit({ type: 'explore-progress', runId, ...p, done: false });
           },
           onResult: (r, call) => {
@@ -329,15 +338,16 @@ export class Session {
       ...(special && 'signal' in special ? { signal: special.signal } : {}),
       onOutput: (stream, text) => emit({ type: 'output', runId, stream, text }),
       onTest: (result) => {
-        this.opts.heartbeat(timeoutMs);
+        this.opts.heartbeat({ runId, budgetMs: timeoutMs });
         emit({ type: 'test', runId, result });
       },
       hooks: {
         beforeTest: (t) => {
           testIndex++;
           testName = t.fullName;
+          testTimeoutMs = t.timeoutMs;
           testAbort = new AbortController();
-          this.opts.heartbeat(t.timeoutMs);
+          this.opts.heartbeat({ runId, budgetMs: t.timeoutMs, test: t.fullName });
           this.archived.push(...soc.findings.take());
         },
         afterTest: () => {

@@ -25,6 +25,15 @@ describe('session API call validation (IPC and WebSocket)', () => {
     expect(validateCall('listBlocks', 'nope')).toMatch(/expected 0/);
   });
 
+  it('refuses explore worker counts and timeouts that are not numbers in range', () => {
+    const req = { source: 'test("a", () => {})', fileName: 'a.ts' };
+    expect(validateCall('runScript', [{ ...req, exploreWorkers: 2 }])).toBeNull();
+    for (const exploreWorkers of [1e9, 'lots', -5, 0, 1.5, NaN]) expect(validateCall('runScript', [{ ...req, exploreWorkers }])).toMatch(/argument 1/);
+    expect(validateCall('runScript', [{ ...req, timeoutMs: 3_600_000 }])).toBeNull();
+    for (const timeoutMs of [Infinity, 2 ** 31, NaN, -1, 0, '100']) expect(validateCall('runScript', [{ ...req, timeoutMs }])).toMatch(/argument 1/);
+    expect(validateCall('replayTo', [{ ...req, timeoutMs: Infinity, call: { test: 0, ordinal: 0 }, schedule: [], steps: 0 }])).toMatch(/argument 1/);
+  });
+
   it('validates replayTo requests', () => {
     const req = { source: 'test("a", () => {})', fileName: 'a.ts', seed: 1, call: { test: 0, ordinal: 0 }, schedule: [0, 1, 1], steps: 3 };
     expect(validateCall('replayTo', [req])).toBeNull();

@@ -68,6 +68,7 @@ async function cli(argv: string[], files: Record<string, string> = {}) {
       return files[p]!;
     },
     writeFile: async (p, text) => void (written[p] = text),
+    isDirectory: async (p) => p === '.' || p === 'out',
     stdout: (t) => void (stdout += t),
     stderr: (t) => void (stderr += t),
   };
@@ -105,6 +106,11 @@ describe('bringup CLI', () => {
     );
   });
 
+  it('TAP keeps a test name with line breaks on its one line', async () => {
+    const r = await cli(['--soc', 'h6.soc.json', '--reporter', 'tap', 'n.ts'], { 'h6.soc.json': GOOD_SOC, 'n.ts': `test('two\\nok 2 - lines # x', () => {});\n` });
+    expect(r.stdout).toBe(['TAP version 13', '1..1', 'ok 1 - n.ts > two\\nok 2 - lines \\# x', ''].join('\n'));
+  });
+
   it('writes JUnit XML to --out and the types to --emit-types', async () => {
     const r = await cli(['--soc', 'h6.soc.json', '--reporter', 'junit', '--out', 'report.xml', '--emit-types', 'soc-console.d.ts', 'b.ts'], {
       'h6.soc.json': GOOD_SOC,
@@ -135,6 +141,8 @@ describe('bringup CLI', () => {
       [['--soc', 'h6.soc.json', '--timeout', '0', 'a.ts'], /--timeout must be an integer from 1/],
       [['--soc', 'missing.soc.json', 'a.ts'], /missing\.soc\.json: cannot read the SoC config: no such file/],
       [['--soc', 'h6.soc.json', 'a.ts', 'nope.ts'], /nope\.ts: cannot read the script: no such file/],
+      [['--soc', 'h6.soc.json', '--out', 'missing/report.xml', 'a.ts'], /--out missing\/report\.xml: the folder missing does not exist/],
+      [['--soc', 'h6.soc.json', '--emit-types', 'gone/api.d.ts', 'a.ts'], /--emit-types gone\/api\.d\.ts: the folder gone does not exist/],
     ])('%j', async (argv, message) => {
       const r = await cli(argv, files);
       expect(r.code).toBe(2);

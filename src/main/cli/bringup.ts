@@ -10,7 +10,8 @@
  * missing file, invalid config, script syntax), with a message naming the file and line or field.
  * Scripts run through the session host, in the sim worker under its watchdog.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadConfigResult, ScriptError, ScriptRunRequest, ScriptRunResult, SessionEvent } from '../../shared/session-api';
@@ -32,6 +33,8 @@ export interface CliDeps {
   createSession(): Promise<CliSession>;
   readFile(path: string): Promise<string>;
   writeFile(path: string, text: string): Promise<void>;
+  /** Whether a folder exists (outputs are checked before anything runs). */
+  isDirectory(path: string): Promise<boolean>;
   stdout(text: string): void;
   stderr(text: string): void;
 }
@@ -137,6 +140,9 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
   let configText: string;
   try {
     opts = parseOptions(argv);
+    for (const [flag, file] of [['--out', opts.out], ['--emit-types', opts.emitTypes]] as const) {
+      if (file !== undefined && !(await deps.isDirectory(dirname(file)))) throw new BadInput(`${flag} ${file}: the folder ${dirname(file)} does not exist`);
+    }
     configText = await readInput(deps, opts.soc, 'SoC config');
     for (const file of opts.scripts) scripts.push({ file, source: await readInput(deps, file, 'script') });
   } catch (e) {
@@ -225,6 +231,7 @@ async function main(): Promise<void> {
     createSession: () => SessionHost.create(),
     readFile: (p) => readFile(p, 'utf8'),
     writeFile: (p, text) => writeFile(p, text, 'utf8'),
+    isDirectory: (p) => stat(p).then((st) => st.isDirectory(), () => false),
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
   });

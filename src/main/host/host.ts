@@ -17,7 +17,9 @@ import type {
   ScriptRunResult,
   SessionApi,
   SessionEvent,
+  TestResult,
 } from '../../shared/session-api';
+import { MAX_TIMEOUT_MS, validTimeout } from '../../shared/session-api';
 import { resourcesDir } from './resources';
 import { isWorkerPush, type WorkerApi } from './worker-api';
 
@@ -43,8 +45,19 @@ export function defaultWorkerEntry(): WorkerEntry {
   return self.pathname.endsWith('.ts') ? { ts: new URL('./sim-worker.ts', self) } : { js: new URL('./sim-worker.js', self) };
 }
 
+/** A worker that has not started (loaded the engine) after this long is killed as hung. */
+const START_LIMIT_MS = 120_000;
+/** A worker that dies this many times in a row before it started is not started again. */
+const MAX_START_FAILURES = 4;
+/** The first restart after a failed start waits this long; each further one twice as long. */
+const START_BACKOFF_MS = 200;
+
 class WorkerGone extends Error {
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    /** The watchdog killed it: a watched call then names its own timeout and test. */
+    readonly hung = false,
+  ) {
     super(reason);
   }
 }
@@ -54,19 +67,39 @@ interface Live {
   api: Comlink.Remote<WorkerApi>;
   /** Rejects when this worker generation ends. */
   gone: Promise<never>;
-  kill(reason: string): void;
+  /** Set once the worker said it started (engine loaded); until then its silence is its start-up. */
+  ready: boolean;
+  spawnedAt: number;
+  kill(reason: string, hung?: boolean): void;
+}
+
+/** One call the watchdog guards: a script run (or replay) or a config load. */
+interface Watch {
+  /** How long the current step may stay silent: the running test's timeout, else the run's. */
+  budgetMs: number;
+  /** The test running now, when known. */
+  test?: string;
+  /** Tests that finished, kept if the worker dies before the run ends. */
+  tests: TestResult[];
 }
 
 export class SessionHost implements SessionApi {
   private live!: Live;
   private listeners = new Set<(e: SessionEvent) => void>();
   private lastConfig: { text: string; file: string } | null = null;
+  /** When the worker last gave a sign of life while something was watched. */
   private lastHeartbeat = 0;
-  /** How long the worker said its current step may take (a test's own timeout). */
-  private budgetMs = 0;
+  /** Watched calls by run id (config loads use ids below zero); each keeps its own budget. */
+  private readonly watches = new Map<number, Watch>();
+  private watchdog: ReturnType<typeof setInterval> | undefined;
   private nextRunId = 1;
+  private nextLoadId = -1;
   private disposed = false;
   private restarts = 0;
+  /** Worker generations in a row that died before answering anything. */
+  private startFailures = 0;
+  /** Set when the worker could not be started: why, for every call from then on. */
+  private broken: string | undefined;
 
   private constructor(
     private readonly entry: WorkerEntry,
@@ -103,6 +136,7 @@ export class SessionHost implements SessionApi {
   }
 
   private spawn(): void {
+    if (this.disposed) return;
     const worker =
       'js' in this.entry
         ? new Worker(this.entry.js)
@@ -111,36 +145,67 @@ export class SessionHost implements SessionApi {
     const gone = new Promise<never>((_, rej) => (rejectGone = rej));
     gone.catch(() => undefined);
     let ended = false;
-    const end = (reason: string): void => {
+    let killed = false;
+    const end = (reason: string, hung = false): void => {
       if (ended) return;
       ended = true;
-      rejectGone(new WorkerGone(reason));
+      rejectGone(new WorkerGone(reason, hung));
       if (this.disposed) return;
+      // A worker that died by itself before it started will likely do it again: back off, then give up.
+      this.startFailures = live.ready || killed ? 0 : this.startFailures + 1;
+      if (this.startFailures >= MAX_START_FAILURES) {
+        this.broken = `the sim worker failed to start ${this.startFailures} times in a row (last: ${reason}); it is not restarted again`;
+        this.emit({ type: 'worker-restarted', reason: this.broken });
+        return;
+      }
       this.restarts++;
-      this.spawn();
-      this.emit({ type: 'worker-restarted', reason });
-      void this.reloadConfig();
+      const restart = (): void => {
+        this.spawn();
+        this.emit({ type: 'worker-restarted', reason });
+        void this.reloadConfig();
+      };
+      if (this.startFailures === 0) restart();
+      else setTimeout(restart, START_BACKOFF_MS * 2 ** (this.startFailures - 1)).unref();
     };
     worker.on('message', (m: unknown) => {
       if (!isWorkerPush(m)) return;
-      if ('heartbeat' in m) {
-        this.lastHeartbeat = Date.now();
-        this.budgetMs = m.budgetMs;
+      if ('ready' in m) {
+        live.ready = true;
+        this.lastHeartbeat = Math.max(this.lastHeartbeat, Date.now());
+      } else if ('heartbeat' in m) this.beat(m.heartbeat);
+      else {
+        const e = m.socEvent;
+        if (e.type === 'test') this.watches.get(e.runId)?.tests.push(e.result);
+        this.emit(e);
       }
-      else this.emit(m.socEvent);
     });
     worker.on('error', (err) => end(`the sim worker crashed: ${err.message}`));
     worker.on('exit', (code) => end(`the sim worker exited (code ${code})`));
     const api = Comlink.wrap<WorkerApi>(nodeEndpoint(worker));
-    this.live = {
+    const live: Live = {
       worker,
       api,
       gone,
-      kill: (reason) => {
-        end(reason);
+      ready: false,
+      spawnedAt: Date.now(),
+      kill: (reason, hung) => {
+        killed = true;
+        end(reason, hung);
         void worker.terminate();
       },
     };
+    this.live = live;
+  }
+
+  /** A heartbeat: proof of life, and the budget of the run's next step. */
+  private beat(b: { runId: number; budgetMs: number; test?: string }): void {
+    this.lastHeartbeat = Date.now();
+    const w = this.watches.get(b.runId);
+    if (!w) return;
+    // An out-of-range budget never switches the watchdog off: the run's own timeout stands.
+    if (validTimeout(b.budgetMs)) w.budgetMs = b.budgetMs;
+    if (b.test) w.test = b.test;
+    else delete w.test;
   }
 
   /** After a restart the new worker gets the last good config back, so the session goes on. */
@@ -152,6 +217,7 @@ export class SessionHost implements SessionApi {
 
   /** Run fn against the current worker; fails cleanly if that worker dies meanwhile. */
   private async call<T>(fn: (api: Comlink.Remote<WorkerApi>) => Promise<T>): Promise<T> {
+    if (this.broken) throw new Error(this.broken);
     const live = this.live;
     return Promise.race([fn(live.api), live.gone]);
   }
@@ -170,9 +236,20 @@ export class SessionHost implements SessionApi {
     return this.loadConfig(text, `resources/socs/${name}.soc.json`);
   }
 
+  /**
+   * Load a config in the worker, under the watchdog: a load that never ends (a config the engine
+   * chokes on) restarts the worker and is reported against the file.
+   */
   async loadConfig(text: string, file: string): Promise<LoadConfigResult> {
-    // Comlink's Remote<> flattens the union; the worker returns the declared type.
-    const r = await this.call((api) => api.loadConfig(text, file) as Promise<LoadConfigResult>);
+    let r: LoadConfigResult;
+    try {
+      // Comlink's Remote<> flattens the union; the worker returns the declared type.
+      r = await this.watched(this.nextLoadId--, this.defaultTimeoutMs, (api) => api.loadConfig(text, file) as Promise<LoadConfigResult>);
+    } catch (err) {
+      if (!(err instanceof WorkerGone)) throw err;
+      const message = err.hung ? `loading the config did not finish within ${this.defaultTimeoutMs} ms; the sim worker was restarted` : `loading the config ended the sim worker: ${err.reason}`;
+      return { ok: false, errors: [{ file, path: '', message }] };
+    }
     if (r.ok) {
       this.lastConfig = { text, file };
       this.emit({ type: 'config-loaded', name: r.name, file });
@@ -288,21 +365,23 @@ export class SessionHost implements SessionApi {
   /**
    * Run a script in the worker. Tests are stopped at their timeout inside the sandbox; if the
    * worker itself stops answering (heartbeats cease for longer than a test may take), the
-   * watchdog kills it, a fresh worker takes over with the same config, and the run fails clearly.
+   * watchdog kills it, a fresh worker takes over with the same config, and the run fails clearly,
+   * keeping the tests that finished and naming the one that was running.
    */
   async runScript(req: ScriptRunRequest): Promise<ScriptRunResult> {
     const runId = this.nextRunId++;
     const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
     const started = Date.now();
+    const watch = this.newWatch(timeoutMs);
     try {
-      return await this.watched(timeoutMs, (api) => api.runScript({ ...req, timeoutMs }, runId));
+      return await this.watched(runId, timeoutMs, (api) => api.runScript({ ...req, timeoutMs }, runId), watch);
     } catch (err) {
       if (!(err instanceof WorkerGone)) throw err;
       const result: ScriptRunResult = {
         runId,
         ok: false,
-        tests: [],
-        error: { message: err.reason, file: req.fileName },
+        tests: watch.tests,
+        error: { message: goneMessage(err, watch), file: req.fileName },
         durationMs: Date.now() - started,
       };
       this.emit({ type: 'run-end', runId, result });
@@ -313,41 +392,74 @@ export class SessionHost implements SessionApi {
   /** A replay runs the script again, so the same watchdog guards it. */
   async replayTo(req: ReplayRequest): Promise<ReplayToResult> {
     const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
+    const watch = this.newWatch(timeoutMs);
     try {
-      // Comlink's Remote<> flattens the union; the worker returns the declared type.
-      return await this.watched(timeoutMs, (api) => api.replayTo({ ...req, timeoutMs }) as Promise<ReplayToResult>);
+      // A replay runs as run 0 in the worker, so its heartbeats are run 0's.
+      const id = this.watches.has(0) ? this.nextLoadId-- : 0;
+      return await this.watched(id, timeoutMs, (api) => api.replayTo({ ...req, timeoutMs }) as Promise<ReplayToResult>, watch);
     } catch (err) {
       if (!(err instanceof WorkerGone)) throw err;
-      return { ok: false, message: err.reason };
+      return { ok: false, message: goneMessage(err, watch) };
     }
   }
 
-  /** Run a script-running call under the watchdog; rejects with WorkerGone if the worker had to go. */
-  private async watched<T>(timeoutMs: number, fn: (api: Comlink.Remote<WorkerApi>) => Promise<T>): Promise<T> {
-    this.lastHeartbeat = Date.now();
-    this.budgetMs = timeoutMs;
-    const live = this.live;
-    const watchdog = setInterval(() => {
-      const budget = Math.max(timeoutMs, this.budgetMs);
-      if (Date.now() - this.lastHeartbeat > budget + this.graceMs) {
-        live.kill(`the script stopped answering for more than ${budget} ms (its timeout); the sim worker was restarted`);
-      }
-    }, Math.min(250, timeoutMs));
+  private newWatch(timeoutMs: number): Watch {
+    return { budgetMs: Math.min(timeoutMs, MAX_TIMEOUT_MS), tests: [] };
+  }
+
+  /**
+   * Run a call under the watchdog; rejects with WorkerGone if the worker had to go. Every watched
+   * call keeps its own budget: the worker is killed only once it was silent for longer than the
+   * most any of them may take, so one run's short timeout never kills another's long test.
+   */
+  private async watched<T>(id: number, timeoutMs: number, fn: (api: Comlink.Remote<WorkerApi>) => Promise<T>, watch = this.newWatch(timeoutMs)): Promise<T> {
+    // Silence is measured from the first watched call on: a call that joins a hung worker does not revive it.
+    if (this.watches.size === 0) this.lastHeartbeat = Date.now();
+    this.watches.set(id, watch);
+    this.watchdog ??= setInterval(() => this.checkSilence(), 100);
     try {
       return await this.call(fn);
     } finally {
-      clearInterval(watchdog);
+      this.watches.delete(id);
+      if (this.watches.size === 0) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+      }
     }
+  }
+
+  private checkSilence(): void {
+    let longest: Watch | undefined;
+    for (const w of this.watches.values()) if (!longest || w.budgetMs > longest.budgetMs) longest = w;
+    if (!longest) return;
+    const live = this.live;
+    // Loading the engine is no step of the call: it is timed on its own, against a generous limit.
+    if (!live.ready) {
+      if (Date.now() - live.spawnedAt > START_LIMIT_MS) live.kill(`the sim worker did not start within ${START_LIMIT_MS / 1000} s`);
+      return;
+    }
+    const silent = Date.now() - this.lastHeartbeat;
+    if (silent > longest.budgetMs + this.graceMs) this.live.kill('the sim worker stopped answering', true);
   }
 
   /** Stop whatever runs: the worker is replaced (state comes back from the last config). */
   async stopScript(): Promise<void> {
+    if (this.broken) return;
     this.live.kill('stopped by the user; the sim worker was restarted');
   }
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    clearInterval(this.watchdog);
     this.listeners.clear();
     await this.live.worker.terminate();
   }
+}
+
+/** Why a watched call ended with its worker: its own timeout and test for a hang, else the worker's end. */
+function goneMessage(err: WorkerGone, w: Watch): string {
+  const during = w.test ? ` while test "${w.test}" was running` : '';
+  if (!err.hung) return `${err.reason}${during}`;
+  const whose = w.test ? `the timeout of test "${w.test}"` : 'its timeout';
+  return `the script stopped answering for more than ${w.budgetMs} ms (${whose}); the sim worker was restarted`;
 }

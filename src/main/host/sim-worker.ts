@@ -13,7 +13,7 @@ const push = (m: WorkerPush): void => port.postMessage(m);
 
 const session = new Session({
   emit: (socEvent) => push({ socEvent }),
-  heartbeat: (budgetMs) => push({ heartbeat: Date.now(), budgetMs }),
+  heartbeat: (heartbeat) => push({ heartbeat }),
   explorePool: new WorkerExplorePool(),
 });
 
@@ -52,3 +52,5 @@ const api: WorkerApi = {
 };
 
 Comlink.expose(api, nodeEndpoint(port));
+// Started: from now on the host's watchdog measures this worker's silence.
+push({ ready: true });

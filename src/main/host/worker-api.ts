@@ -1,3 +1,4 @@
+import type { Heartbeat } from '../../sim/session';
 import type { ScriptError, ScriptRunRequest, ScriptRunResult, SessionApi, SessionEvent } from '../../shared/session-api';
 
 /**
@@ -12,8 +13,8 @@ export type WorkerApi = Omit<SessionApi, 'listPresets' | 'loadPreset' | 'stopScr
 };
 
 /** Messages the worker posts beside Comlink's traffic (Comlink ignores messages without an id). */
-export type WorkerPush = { socEvent: SessionEvent } | { heartbeat: number; budgetMs: number };
+export type WorkerPush = { socEvent: SessionEvent } | { heartbeat: Heartbeat } | { ready: true };
 
 export function isWorkerPush(m: unknown): m is WorkerPush {
-  return typeof m === 'object' && m !== null && ('socEvent' in m || 'heartbeat' in m);
+  return typeof m === 'object' && m !== null && ('socEvent' in m || 'heartbeat' in m || 'ready' in m);
 }

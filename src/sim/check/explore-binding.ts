@@ -112,6 +112,12 @@ export function createExploreBinding(soc: Soc, opts: ExploreBindingOptions = {})
     const p = opts.parallel;
     if (!p) return {};
     const workers = spec.workers ?? p.workers;
+    // Each helper is a whole engine (~100 MB): more than one per core only costs memory.
+    const cores = p.pool.size + 1;
+    if (workers !== undefined && workers > cores) {
+      const given = spec.workers !== undefined ? 'explore: workers' : 'the run\'s explore workers (--explore-workers)';
+      throw new RangeError(`${given} must be at most ${cores} (one per core of this machine), got ${workers}`);
+    }
     const count = workers === undefined ? p.pool.size : workers - 1;
     if (count <= 0) return {};
     const job = p.job(call, earlier.slice());

@@ -26,6 +26,8 @@ import {
 } from './iommu-core';
 import { KernelLog } from './klog';
 import { Kprobes } from './kprobes';
+import { liveRecord } from '../core/live-record';
+import { variantProblem } from './drivers/variant';
 import { PageAllocator, type PageAllocatorSnapshot, type PageAllocatorCheckpoint } from './page-alloc';
 import { RuntimePm, type LinkFlag, type PmClock, type PmDeviceState, type PmSnapshot, type RpmStatus } from './pm';
 import type { KernelPort } from './port';
@@ -146,8 +148,8 @@ export interface KernelApi {
   };
   deviceLinkAdd(consumer: string, supplier: string, flags: LinkFlag[]): Promise<void>;
   deviceLinkDel(consumer: string, supplier: string): Promise<void>;
-  /** The driver instance; variant is a snapshot, changed through setVariant. */
-  driver(iommu: string): { name: string; model: string; variant: Record<string, string | number | boolean>; setVariant(p: Record<string, string | number | boolean>): void };
+  /** The driver instance; variant is live (an assignment takes effect, checked as setVariant checks). */
+  driver(iommu: string): { name: string; model: string; variant: Record<string, string | number | boolean>; setVariant(p: Record<string, unknown>): void };
   /** register_kprobe: handler runs when kernel code enters symbol. Returns the probe id. */
   kprobe(symbol: string, handler: () => unknown): Promise<number>;
   /** register_kretprobe: handler runs when the function returns. */
@@ -352,7 +354,8 @@ export class Kernel {
       IOMMU_MMIO,
       IOMMU_PRIV,
       allocPages: async (count = 1) => {
-        const pa = pages.allocExact(Math.max(1, Math.ceil(count)), { kind: 'script' }, { zero: true });
+        if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`kernel.allocPages: count must be a positive integer, got ${String(count)}`);
+        const pa = pages.allocExact(count, { kind: 'script' }, { zero: true });
         if (pa === null) throw new KernelError(`alloc_pages(${count})`, -ENOMEM);
         return pa;
       },
@@ -397,18 +400,20 @@ export class Kernel {
       },
       driver: (iommu) => {
         const o = ops(iommu);
+        const setVariant = (p: Record<string, unknown>): void => {
+          // Every key is checked before any applies: a bad change leaves the driver as it was.
+          for (const [k, v] of Object.entries(p)) {
+            const problem = variantProblem(iommu, o.variant, k, v);
+            if (problem) throw new TypeError(problem);
+          }
+          Object.assign(o.variant, p);
+          o.variantChanged?.();
+        };
         return {
           name: o.name,
           model: o.model,
-          variant: { ...o.variant },
-          setVariant: (p) => {
-            for (const [k, v] of Object.entries(p)) {
-              const cur = o.variant[k];
-              if (cur !== undefined && typeof cur !== typeof v) throw new TypeError(`${iommu}: variant ${k} is a ${typeof cur}, not ${JSON.stringify(v)}`);
-            }
-            Object.assign(o.variant, p);
-            o.variantChanged?.();
-          },
+          variant: liveRecord(`kernel.driver('${iommu}').variant`, { read: () => ({ ...o.variant }), write: (k, v) => setVariant({ [k]: v }) }),
+          setVariant,
         };
       },
       kprobe: async (symbol, handler) => this.kprobes.register(symbol, 'entry', () => handler()),

@@ -112,9 +112,10 @@ function byKey<V>(m: Iterable<[number, V]>): [number, V][] {
   return [...m].sort((a, b) => a[0] - b[0]);
 }
 
+/** The order of the smallest block holding bytes (multiplication: a shift overflows int32 at order 19). */
 function orderFor(bytes: number): number {
   let o = 0;
-  while (PAGE_SIZE << o < bytes) o++;
+  while (PAGE_SIZE * 2 ** o < bytes) o++;
   return o;
 }
 
@@ -180,6 +181,9 @@ export class PageAllocator implements Snapshotable<PageAllocatorSnapshot>, Check
 
   /** alloc_pages_exact: npages contiguous pages; the tail of the power-of-two block goes back. */
   allocExact(npages: number, owner: PageOwner, opts?: AllocOptions): number | null {
+    if (!Number.isSafeInteger(npages) || npages < 1) throw new RangeError(`alloc_pages_exact: ${npages} is not a page count`);
+    // More than one MAX_ORDER block fails, as alloc_pages_exact does.
+    if (npages > 1 << MAX_ORDER) return null;
     const order = orderFor(npages * PAGE_SIZE);
     if (npages === 1 << order) return this.allocPages(order, owner, opts);
     const pa = this.takeBuddy(order);

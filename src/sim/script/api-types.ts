@@ -282,8 +282,9 @@ ${registerTypes(byType(blocks))}
   interface Driver {
     readonly name: string;
     readonly model: string;
-    /** A snapshot: read kernel.driver(name).variant again after setVariant. */
+    /** Live: \`variant.flushTables = false\` takes effect; an unknown key or a wrong value throws a TypeError. */
     readonly variant: DriverVariant;
+    /** Several variants at once; all are checked before any applies. */
     setVariant(changes: Partial<DriverVariant>): void;
   }
   /** The Linux-modelled driver layer. */

@@ -5,30 +5,45 @@
  * It captures the builtins it relies on first, so a script that overwrites globals only breaks
  * itself, not the reporting.
  */
+import { MAX_TIMEOUT_MS } from '../../shared/session-api';
+
 export const HARNESS_FILE = 'soc-console:harness';
 
-export const HARNESS_SOURCE = String.raw`(function (out, settled) {
+export const HARNESS_SOURCE = String.raw`(function (out, later) {
   'use strict';
   const G = globalThis;
   const { keys, getPrototypeOf, freeze, is: same, prototype: ObjectProto } = Object;
   const hasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty);
   const isArray = Array.isArray;
-  const toJSON = JSON.stringify;
-  // By hand, not JSON.stringify(array): a script may have given arrays a toJSON or replaced map/join.
-  const keysJSON = (o) => {
-    const ks = keys(o);
-    let s = '[';
-    for (let i = 0; i < ks.length; i++) s += (i ? ',' : '') + toJSON(ks[i]);
-    return s + ']';
-  };
+  const isFiniteNum = Number.isFinite;
+  const MAX_TIMEOUT_MS = ${MAX_TIMEOUT_MS};
   const U8 = Uint8Array, Err = Error, Prom = Promise, Str = String, RE = RegExp, MapC = Map, SetC = Set, DateC = Date;
-  const promResolve = Prom.resolve.bind(Prom), promThen = Function.prototype.call.bind(Prom.prototype.then);
   const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
   const isTyped = (v) => typeof v === 'object' && v !== null && TypedArrayProto.isPrototypeOf(v);
   const typedGetter = (k) => Function.prototype.call.bind(Object.getOwnPropertyDescriptor(TypedArrayProto, k).get);
   const bufferOf = typedGetter('buffer'), offsetOf = typedGetter('byteOffset'), lengthOf = typedGetter('byteLength');
   const sliceBuffer = Function.prototype.call.bind(ArrayBuffer.prototype.slice);
   const hex = (n) => '0x' + n.toString(16);
+  // The brand check of typed arrays: unlike instanceof, no script can redefine it (Symbol.hasInstance).
+  const tagOf = Function.prototype.call.bind(Object.getOwnPropertyDescriptor(TypedArrayProto, Symbol.toStringTag).get);
+  const isU8 = (v) => tagOf(v) === 'Uint8Array';
+  // Promises are told apart by the intrinsic then, which throws for anything else (instanceof can be redefined).
+  const promiseThen = Function.prototype.call.bind(Promise.prototype.then);
+  const noop = () => undefined;
+  const isPromise = (v) => {
+    // Only thenables are worth the brand check: it throws, which costs, for everything else.
+    if (typeof v.then !== 'function') return false;
+    try {
+      promiseThen(v, noop, noop);
+      return true;
+    } catch (_) {
+      return false;
+    }
+  };
+  const ProxyC = Proxy, TypeErr = TypeError;
+  const ERRORS = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+  const defineProp = Reflect.defineProperty, setProto = Reflect.setPrototypeOf;
+  const wsHas = Function.prototype.call.bind(WeakSet.prototype.has), wsAdd = Function.prototype.call.bind(WeakSet.prototype.add);
 
   // ---- formatting -------------------------------------------------------------------------
   function fmt(v, opts, depth, seen) {
@@ -203,55 +218,44 @@ export const HARNESS_SOURCE = String.raw`(function (out, settled) {
   };
   MATCHERS.toThrowError = MATCHERS.toThrow;
 
-  // Matchers live on one prototype, so expect() builds one small object, not a closure per
-  // matcher and variant: explorer threads call it in every run.
-  const STATE = Symbol('expect');
-  const MatchersProto = {};
-  function matchers(actual, negated, mode) {
-    const m = Object.create(MatchersProto);
-    m[STATE] = { actual, negated, mode };
+  function makeMatchers(actual, negated, mode) {
+    const m = {};
+    for (const name of keys(MATCHERS)) {
+      const check = MATCHERS[name];
+      const judge = (value, args, site) => {
+        const [pass, failMsg, notMsg] = check(value, args[0], mode);
+        if (pass === negated) throw AssertionError(negated ? notMsg : failMsg, site);
+      };
+      if (!mode) {
+        m[name] = function () { judge(actual, arguments); };
+        continue;
+      }
+      m[name] = function () {
+        const args = arguments;
+        // The await below loses the caller's frames: keep the call site for the error location.
+        const site = new Err();
+        return Prom.resolve(typeof actual === 'function' ? actual() : actual).then(
+          (value) => {
+            if (mode === 'rejects') throw AssertionError('expected promise to reject, but it resolved with ' + show(value), site);
+            judge(value, args, site);
+          },
+          (reason) => {
+            if (mode === 'resolves') throw AssertionError('expected promise to resolve, but it rejected with ' + fmt(reason), site);
+            judge(reason, args, site);
+          },
+        );
+      };
+    }
     return m;
   }
-  const stateOf = (m) => {
-    const st = m !== null && typeof m === 'object' ? m[STATE] : undefined;
-    if (!st) throw new TypeError('a matcher was called without its expect(): call it as expect(value).matcher(...)');
-    return st;
-  };
-  for (const name of keys(MATCHERS)) {
-    const check = MATCHERS[name];
-    const judge = (value, args, negated, mode, site) => {
-      const [pass, failMsg, notMsg] = check(value, args[0], mode);
-      if (pass === negated) throw AssertionError(negated ? notMsg : failMsg, site);
-    };
-    MatchersProto[name] = function () {
-      const { actual, negated, mode } = stateOf(this);
-      if (!mode) {
-        judge(actual, arguments, negated, mode);
-        return;
-      }
-      const args = arguments;
-      // The await below loses the caller's frames: keep the call site for the error location.
-      const site = new Err();
-      return Prom.resolve(typeof actual === 'function' ? actual() : actual).then(
-        (value) => {
-          if (mode === 'rejects') throw AssertionError('expected promise to reject, but it resolved with ' + show(value), site);
-          judge(value, args, negated, mode, site);
-        },
-        (reason) => {
-          if (mode === 'resolves') throw AssertionError('expected promise to resolve, but it rejected with ' + fmt(reason), site);
-          judge(reason, args, negated, mode, site);
-        },
-      );
-    };
-  }
-  Object.defineProperties(MatchersProto, {
-    not: { get() { const st = stateOf(this); return st.negated ? undefined : matchers(st.actual, true, st.mode); } },
-    resolves: { get() { const st = stateOf(this); return st.negated || st.mode ? undefined : matchers(st.actual, false, 'resolves'); } },
-    rejects: { get() { const st = stateOf(this); return st.negated || st.mode ? undefined : matchers(st.actual, false, 'rejects'); } },
-  });
-  freeze(MatchersProto);
   function expect(actual) {
-    return matchers(actual, false, undefined);
+    const m = makeMatchers(actual, false, undefined);
+    m.not = makeMatchers(actual, true, undefined);
+    m.resolves = makeMatchers(actual, false, 'resolves');
+    m.resolves.not = makeMatchers(actual, true, 'resolves');
+    m.rejects = makeMatchers(actual, false, 'rejects');
+    m.rejects.not = makeMatchers(actual, true, 'rejects');
+    return m;
   }
 
   // ---- test / describe --------------------------------------------------------------------
@@ -263,7 +267,9 @@ export const HARNESS_SOURCE = String.raw`(function (out, settled) {
     if (typeof fn !== 'function') throw new TypeError('test(' + JSON.stringify(Str(name)) + '): the second argument must be a function');
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError('test(' + JSON.stringify(Str(name)) + '): options must be an object');
     const o = opts || {};
-    if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && o.timeoutMs > 0)) throw new TypeError('test(' + JSON.stringify(Str(name)) + '): timeoutMs must be a positive number');
+    if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && isFiniteNum(o.timeoutMs) && o.timeoutMs >= 1 && o.timeoutMs <= MAX_TIMEOUT_MS)) {
+      throw new TypeError('test(' + JSON.stringify(Str(name)) + '): timeoutMs must be a number of milliseconds from 1 to ' + MAX_TIMEOUT_MS + ', got ' + fmt(o.timeoutMs));
+    }
     if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new TypeError('test(' + JSON.stringify(Str(name)) + '): seed must be an integer');
     tests.push({
       name: Str(name),
@@ -285,6 +291,65 @@ export const HARNESS_SOURCE = String.raw`(function (out, settled) {
     }
   }
 
+  // ---- what the host API returns: read-only copies, and live records ------------------------
+  // A proxy, not only Object.freeze: an assignment to a frozen object is silently dropped in sloppy
+  // code (new Function, indirect eval), and would not name the API. Uint8Arrays stay the script's own buffers.
+  const sealed = new WeakSet(), lives = new WeakSet();
+  const quote = (k) => "'" + Str(k) + "'";
+  function readOnlyHandler(what) {
+    const refuse = (verb, k) => {
+      throw new TypeErr('cannot ' + verb + ' ' + quote(k) + ': ' + what + ' is a read-only copy (changing it would change nothing)');
+    };
+    return {
+      set: (t, k) => refuse('assign to', k),
+      defineProperty: (t, k, d) => defineProp(t, k, d) || refuse('define', k),
+      deleteProperty: (t, k) => refuse('delete', k),
+      setPrototypeOf: (t, p) => setProto(t, p) || refuse('set the prototype of', 'it'),
+    };
+  }
+  function sealTree(v, handler, depth) {
+    if ((typeof v !== 'object' && typeof v !== 'function') || v === null || isU8(v) || wsHas(sealed, v) || wsHas(lives, v) || depth > 64) return v;
+    for (const k of keys(v)) {
+      const x = v[k];
+      // Defined, not assigned: an own '__proto__' key must stay a key.
+      if ((typeof x === 'object' && x !== null) || typeof x === 'function') defineProp(v, k, { value: sealTree(x, handler, depth + 1) });
+    }
+    freeze(v);
+    // Functions are only frozen: their own properties are members like explore.replay, rarely assigned.
+    if (typeof v === 'function') return v;
+    const p = new ProxyC(v, handler);
+    wsAdd(sealed, p);
+    return p;
+  }
+  function live(read, write, name) {
+    const refuse = (what) => {
+      throw new TypeErr(name + ': ' + what + '; assign a key instead');
+    };
+    const p = new ProxyC({}, {
+      get: (t, k) => (typeof k === 'string' ? read()[k] : undefined),
+      set: (t, k, v) => {
+        write(Str(k), v);
+        return true;
+      },
+      has: (t, k) => typeof k === 'string' && hasOwn(read(), k),
+      ownKeys: () => keys(read()),
+      getOwnPropertyDescriptor: (t, k) => {
+        const r = read();
+        return typeof k === 'string' && hasOwn(r, k) ? { value: r[k], writable: true, enumerable: true, configurable: true } : undefined;
+      },
+      deleteProperty: (t, k) => refuse(Str(k) + ' cannot be deleted'),
+      defineProperty: (t, k, d) => {
+        if (!hasOwn(d, 'value') || d.get || d.set) refuse(Str(k) + ' cannot be an accessor');
+        write(Str(k), d.value);
+        return true;
+      },
+      preventExtensions: () => refuse('it is live and cannot be frozen'),
+      setPrototypeOf: () => refuse('its prototype cannot be changed'),
+    });
+    wsAdd(lives, p);
+    return p;
+  }
+
   function errorInfo(e) {
     try {
       if (e instanceof Err) {
@@ -297,6 +362,42 @@ export const HARNESS_SOURCE = String.raw`(function (out, settled) {
     }
   }
 
+  // ---- promises a statement started without awaiting (transpile.ts markFloating) ----------
+  let floating = [];
+  function markFloating(v, line) {
+    if ((typeof v === 'object' && v !== null) || typeof v === 'function') {
+      if (isPromise(v)) {
+        const entry = { line, rejected: false, reason: undefined, done: undefined };
+        entry.done = promiseThen(v, noop, (e) => {
+          entry.rejected = true;
+          entry.reason = e;
+        });
+        floating.push(entry);
+      }
+    }
+    return v;
+  }
+  const raceP = Promise.race.bind(Promise), allP = Promise.all.bind(Promise);
+  /**
+   * Give the promises left un-awaited a moment (host calls settle within it) and fail with the
+   * first that rejected. One still pending after that is left: it never settled, it did not fail.
+   */
+  async function settleFloating() {
+    if (floating.length > 0) {
+      const batch = floating;
+      floating = [];
+      await raceP([allP(batch.map((f) => f.done)), later(FLOATING_GRACE_MS)]);
+      for (const f of batch) {
+        if (!f.rejected) continue;
+        const e = f.reason;
+        const info = errorInfo(e);
+        throw AssertionError('a promise started at line ' + f.line + ' without await rejected: ' + info.message, e instanceof Err ? e : undefined);
+      }
+    }
+  }
+  const FLOATING_GRACE_MS = 50;
+  Object.defineProperty(G, '__socFloating', { value: markFloating, writable: false, configurable: false, enumerable: false });
+
   G.test = test;
   G.describe = describe;
   G.expect = expect;
@@ -305,23 +406,39 @@ export const HARNESS_SOURCE = String.raw`(function (out, settled) {
   return freeze({
     count: () => tests.length,
     info: (i) => ({ name: tests[i].name, fullName: tests[i].fullName, timeoutMs: tests[i].timeoutMs, seed: tests[i].seed, site: tests[i].site }),
+    // After the module loaded: the promises its top-level statements left un-awaited.
+    loaded: async () => {
+      try {
+        await settleFloating();
+        return null;
+      } catch (e) {
+        floating = [];
+        return errorInfo(e);
+      }
+    },
     run: async (i) => {
       started = true;
       try {
         await tests[i].fn();
+        await settleFloating();
         return null;
       } catch (e) {
+        floating = [];
         return errorInfo(e);
       }
     },
     errorInfo,
-    // Tell the host how a promise settles: settled(id, ok, value), once.
-    watch: (p, id) => {
-      promThen(promResolve(p), (v) => settled(id, true, v), (e) => settled(id, false, e));
-    },
     // Marshalling helpers: ask the sandbox's own builtins, which user code cannot have replaced yet.
-    // One call per value: its kind, or for any other object its own enumerable keys as JSON.
-    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : v instanceof U8 ? 'u8' : v instanceof Prom ? 'promise' : keysJSON(v)),
+    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : isU8(v) ? 'u8' : isPromise(v) ? 'promise' : 'object'),
+    seal: (v, what) => sealTree(v, readOnlyHandler(what), 0),
+    makeError: (name, message) => {
+      const C = hasOwn(ERRORS, name) ? ERRORS[name] : Err;
+      const e = new C(message);
+      if (C === Err) e.name = name;
+      return e;
+    },
+    live,
+    keys: (o) => keys(o),
     bytesOf: (u8) => sliceBuffer(bufferOf(u8), offsetOf(u8), offsetOf(u8) + lengthOf(u8)),
     u8: (buf) => new U8(buf),
   });

@@ -72,6 +72,9 @@ export function prettyReport(runs: FileRun[]): string {
 /** A YAML double-quoted scalar (JSON strings are valid ones). */
 const yamlStr = (s: string): string => JSON.stringify(s);
 
+/** A test point's description on one line: '#' would start a directive, a line break a new point. */
+const tapName = (name: string): string => name.replace(/#/g, '\\#').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+
 export function tapReport(runs: FileRun[]): string {
   const points: { ok: boolean; name: string; error?: ScriptError; findings: Finding[] }[] = [];
   for (const { file, result } of runs) {
@@ -80,7 +83,7 @@ export function tapReport(runs: FileRun[]): string {
   }
   const out = ['TAP version 13', `1..${points.length}`];
   points.forEach((p, i) => {
-    out.push(`${p.ok ? 'ok' : 'not ok'} ${i + 1} - ${p.name.replace(/#/g, '\\#')}`);
+    out.push(`${p.ok ? 'ok' : 'not ok'} ${i + 1} - ${tapName(p.name)}`);
     if (!p.error && p.findings.length === 0) return;
     out.push('  ---');
     if (p.error) {

@@ -224,8 +224,9 @@ describe('timeouts and findings', () => {
     const [spins, next] = r.tests as [TestResult, TestResult];
     expect(spins.status).toBe('failed');
     expect(spins.error?.message).toBe('test "spins" was stopped at its 150 ms timeout while running without a pause (an endless loop?)');
-    // QuickJS places an interrupted frame at the start of its function: the test's arrow function.
-    expect(spins.error).toMatchObject({ line: 1, column: 15 });
+    // QuickJS places an interrupted frame at the start of its function; the error names the loop.
+    expect(spins.error).toMatchObject({ line: 3, column: 3 });
+    expect(spins.error?.stack).toMatch(/^ {4}at <anonymous> \(suite\.ts:3:3\)/);
     expect(next.status).toBe('passed');
     expect(r.ok).toBe(false);
   });
@@ -236,6 +237,25 @@ describe('timeouts and findings', () => {
       message: 'test "g > hangs" timed out after 100 ms: it was still waiting (a promise that never settles?)',
       line: 2,
     });
+  });
+
+  it('names the loops of a function with several, where the stack cannot say which spins', async () => {
+    const r = await run(['function f(n: number) {', '  for (let i = 0; i < n; i++) {}', '  for (;;) {}', '}', "test('spins', () => f(3), { timeoutMs: 150 });"].join('\n'));
+    expect(r.tests[0]?.error?.message).toMatch(/an endless loop\?\); the function has loops at lines 2, 3$/);
+  });
+
+  it('a promise a test does not await fails the test when it rejects, naming the line', async () => {
+    const r = await run(["test('lost', async () => {", "  Promise.reject(new Error('lost'));", '});', "test('fine', () => { Promise.resolve(1); });"].join('\n'));
+    expect(r.tests.map((t) => [t.status, t.error?.message])).toEqual([
+      ['failed', 'a promise started at line 2 without await rejected: lost'],
+      ['passed', undefined],
+    ]);
+  });
+
+  it('a top-level statement that leaves a rejecting promise un-awaited fails the load', async () => {
+    const r = await run(["Promise.reject(new Error('at load'));", "test('never runs', () => {});"].join('\n'));
+    expect(r.error).toMatchObject({ message: 'a promise started at line 1 without await rejected: at load', line: 1 });
+    expect(r.tests).toEqual([]);
   });
 
   it('stops an endless loop at load time', async () => {

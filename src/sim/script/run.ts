@@ -5,12 +5,12 @@
  * bindings and hooks.
  */
 import type { Finding } from '../core/findings';
-import type { ScriptError, ScriptRunResult, TestResult } from '../../shared/session-api';
+import { MAX_TIMEOUT_MS, validTimeout, type ScriptError, type ScriptRunResult, type TestResult } from '../../shared/session-api';
 import type { ErrorInfo } from './marshal';
 import { Sandbox, type TestInfo } from './sandbox';
 import type { SourceMap } from './source-map';
 import { locateError, userSite } from './stack';
-import { transpileScript } from './transpile';
+import { transpileScript, type LoopSites } from './transpile';
 
 export const DEFAULT_TEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_MEMORY_LIMIT_BYTES = 256 * 1024 * 1024;
@@ -68,6 +68,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunScriptResult
   const elapsed = (): number => performance.now() - t0;
   const { fileName } = opts;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TEST_TIMEOUT_MS;
+  if (!validTimeout(timeoutMs)) throw new RangeError(`runScript: timeoutMs must be from 1 to ${MAX_TIMEOUT_MS} ms, got ${timeoutMs}`);
   const taken = Object.keys(opts.bindings).filter((k) => HARNESS_GLOBALS.includes(k));
   if (taken.length > 0) throw new Error(`runScript: bindings may not define ${taken.join(', ')}`);
 
@@ -88,7 +89,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunScriptResult
     for (const [name, value] of Object.entries(opts.bindings)) sb.defineGlobal(name, value);
 
     const load = await guarded(sb, timeoutMs, opts.signal, () => sb.evalModule(tr.js, fileName));
-    const loadError = outcomeError(load, 'loading the script', timeoutMs, fileName, tr.map, '');
+    const loadError = outcomeError(load, 'loading the script', timeoutMs, fileName, tr, '');
     if (loadError) return { ok: false, tests: [], error: loadError, durationMs: elapsed() };
 
     const tests: TestResult[] = [];
@@ -96,7 +97,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunScriptResult
     for (let i = 0; i < count; i++) {
       if (opts.signal?.aborted) return { ok: false, tests, error: stopped(fileName), durationMs: elapsed() };
       const info = sb.testInfo(i);
-      const result = await runOne(sb, i, info, opts, timeoutMs, tr.map);
+      const result = await runOne(sb, i, info, opts, timeoutMs, tr);
       tests.push(result);
       opts.onTest?.(result);
       if (opts.signal?.aborted) return { ok: false, tests, error: stopped(fileName), durationMs: elapsed() };
@@ -107,36 +108,59 @@ export async function runScript(opts: RunScriptOptions): Promise<RunScriptResult
   }
 }
 
-async function runOne(sb: Sandbox, i: number, info: TestInfo, opts: RunScriptOptions, defaultTimeout: number, map: SourceMap): Promise<TestResult> {
-  const timeoutMs = info.timeoutMs ?? defaultTimeout;
+async function runOne(sb: Sandbox, i: number, info: TestInfo, opts: RunScriptOptions, defaultTimeout: number, tr: Script): Promise<TestResult> {
+  // The harness checked the test's own timeout; checked again here, where a script cannot reach.
+  const timeoutMs = validTimeout(info.timeoutMs) ? info.timeoutMs : defaultTimeout;
   opts.hooks?.beforeTest({ name: info.name, fullName: info.fullName, timeoutMs, ...(info.seed !== undefined ? { seed: info.seed } : {}) });
   const start = performance.now();
   const outcome = await guarded(sb, timeoutMs, opts.signal, () => sb.runTest(i));
   const durationMs = performance.now() - start;
   const findings = opts.hooks?.afterTest() ?? [];
-  let error = outcomeError(outcome, `test "${info.fullName}"`, timeoutMs, opts.fileName, map, info.site);
+  let error = outcomeError(outcome, `test "${info.fullName}"`, timeoutMs, opts.fileName, tr, info.site);
   const untaken = findings.filter((f) => f.severity === 'error');
   if (!error && untaken.length > 0) {
     const list = untaken.map((f) => `  ${f.kind}: ${f.message}`).join('\n');
     const message = `${untaken.length} error-level finding${untaken.length > 1 ? 's' : ''} raised during the test ${untaken.length > 1 ? 'were' : 'was'} not taken:\n${list}`;
-    error = locateError({ message, stack: '' }, opts.fileName, map, info.site);
+    error = locateError({ message, stack: '' }, opts.fileName, tr.map, info.site);
   }
   return { name: info.name, fullName: info.fullName, status: error ? 'failed' : 'passed', durationMs, ...(error ? { error } : {}), findings };
 }
 
-function outcomeError(o: Outcome, what: string, timeoutMs: number, fileName: string, map: SourceMap, site: string): ScriptError | undefined {
+/** What a run needs of its transpiled script to locate errors. */
+interface Script {
+  map: SourceMap;
+  loops: LoopSites;
+}
+
+function outcomeError(o: Outcome, what: string, timeoutMs: number, fileName: string, tr: Script, site: string): ScriptError | undefined {
   switch (o.kind) {
     case 'done':
-      return o.error ? locateError(o.error, fileName, map, site) : undefined;
+      return o.error ? locateError(o.error, fileName, tr.map, site) : undefined;
     case 'loop': {
       const message = `${what} was stopped at its ${timeoutMs} ms timeout while running without a pause (an endless loop?)`;
-      return locateError({ message, stack: o.error?.stack ?? '' }, fileName, map, site);
+      const located = locateError({ message, stack: o.error?.stack ?? '' }, fileName, tr.map, site);
+      // Only a stack of the loop's own frames says which function spins (not the fallback site).
+      return o.error?.stack.includes(`(${fileName}:`) ? atLoop(located, tr.loops) : located;
     }
     case 'timeout':
-      return locateError({ message: `${what} timed out after ${timeoutMs} ms: it was still waiting (a promise that never settles?)`, stack: '' }, fileName, map, site);
+      return locateError({ message: `${what} timed out after ${timeoutMs} ms: it was still waiting (a promise that never settles?)`, stack: '' }, fileName, tr.map, site);
     case 'aborted':
       return stopped(fileName);
   }
+}
+
+/**
+ * An endless loop's error points at the start of the function it spins in (QuickJS's stack has
+ * the frame's last call); move it to the loop, or name the loops when the function has several.
+ */
+function atLoop(e: ScriptError, loops: LoopSites): ScriptError {
+  if (e.line === undefined || e.column === undefined) return e;
+  const found = loops.within({ line: e.line, column: e.column });
+  if (found.length === 0) return e;
+  if (found.length > 1) return { ...e, message: `${e.message}; the function has loops at lines ${found.map((l) => l.line).join(', ')}` };
+  const loop = found[0]!;
+  const stack = e.stack?.replace(/^(\s*at .*?\().*?:\d+:\d+\)/, `$1${e.file}:${loop.line}:${loop.column})`);
+  return { ...e, line: loop.line, column: loop.column, ...(stack !== undefined ? { stack } : {}) };
 }
 
 function stopped(fileName: string): ScriptError {

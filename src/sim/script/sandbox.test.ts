@@ -3,6 +3,8 @@
  * Each probe runs as a test body; what it reports comes back through a host binding as a copy.
  */
 import { describe, expect, it } from 'vitest';
+import { liveRecord } from '../core/live-record';
+import { MAX_VALUES_PER_CROSSING } from './marshal';
 import { runScript } from './run';
 
 async function probe(body: string, bindings: Record<string, unknown> = {}): Promise<unknown> {
@@ -12,8 +14,14 @@ async function probe(body: string, bindings: Record<string, unknown> = {}): Prom
     fileName: 'probe.ts',
     bindings: { report: (v: unknown) => void reports.push(v), ...bindings },
     timeoutMs: 2000,
+    // A handle the bridge leaves alive aborts the runtime's teardown: no probe may cause one.
+    onOutput: (_stream, text) => {
+      if (text.startsWith('internal:')) reports.unshift({ internal: text });
+    },
   });
   if (r.error) throw new Error(`load: ${r.error.message}`);
+  const internal = reports.find((x) => typeof x === 'object' && x !== null && 'internal' in x);
+  if (internal) throw new Error(JSON.stringify(internal));
   const t = r.tests[0]!;
   if (t.status === 'failed') return { failed: t.error?.message };
   return reports[0];
@@ -100,13 +108,13 @@ describe('sandbox: no way out', () => {
   it('mutations do not cross the boundary in either direction', async () => {
     const out = await probe(
       `const v = await soc.obj();
-       v.secret = 'changed'; v.nested.deep.push(3);
        const mine = [1];
        const n = soc.keep(mine);
-       return [n, mine.length];`,
+       const copy = { ...v, secret: 'changed' };
+       return [n, mine.length, copy.secret];`,
       { soc: fakeSoc },
     );
-    expect(out).toEqual([2, 1]);
+    expect(out).toEqual([2, 1, 'changed']);
     expect(hostObj).toEqual({ secret: 'x', nested: { deep: [1, 2] } });
   });
 
@@ -153,3 +161,149 @@ describe('sandbox: no way out', () => {
     expect(await probe(`return [typeof leftover, ({}).polluted];`)).toEqual(['undefined', undefined]);
   });
 });
+
+describe('sandbox: what the API returns is never silently ignored', () => {
+  const err = (body: string): string => `try { ${body}; return 'no error'; } catch (e) { return e.constructor.name + ': ' + e.message; }`;
+
+  it('a returned copy is read-only, deeply: assignments, deletes and defines throw a TypeError naming the API', async () => {
+    const out = await probe(
+      `const v = await soc.obj();
+       return [
+         (() => { ${err("v.secret = 'changed'")} })(),
+         (() => { ${err('v.nested.deep.push(3)')} })(),
+         (() => { ${err('delete v.nested')} })(),
+         (() => { ${err("Object.defineProperty(v, 'x', { value: 1 })")} })(),
+         (() => { ${err('soc.obj = null')} })(),
+         Object.isFrozen(v.nested.deep), v.secret, JSON.stringify(v), Object.freeze(v) === v,
+       ];`,
+      { soc: fakeSoc },
+    );
+    expect(out).toEqual([
+      "TypeError: cannot assign to 'secret': the value soc.obj() returned is a read-only copy (changing it would change nothing)",
+      "TypeError: cannot assign to '2': the value soc.obj() returned is a read-only copy (changing it would change nothing)",
+      "TypeError: cannot delete 'nested': the value soc.obj() returned is a read-only copy (changing it would change nothing)",
+      "TypeError: cannot define 'x': the value soc.obj() returned is a read-only copy (changing it would change nothing)",
+      "TypeError: cannot assign to 'obj': the global soc is a read-only copy (changing it would change nothing)",
+      true,
+      'x',
+      '{"secret":"x","nested":{"deep":[1,2]}}',
+      true,
+    ]);
+  });
+
+  it('sloppy-mode code (new Function, indirect eval) gets the same TypeError, not a silent no-op', async () => {
+    const out = await probe(
+      `const v = await soc.obj();
+       const sloppy = new Function('v', 'try { v.secret = 1; return "ignored"; } catch (e) { return e.message; }');
+       const viaEval = (0, eval)('(function (v) { try { v.nested.deep[0] = 9; return "ignored"; } catch (e) { return e.message; } })');
+       return [sloppy(v), viaEval(v), v.nested.deep[0]];`,
+      { soc: fakeSoc },
+    );
+    expect(out).toEqual([
+      "cannot assign to 'secret': the value soc.obj() returned is a read-only copy (changing it would change nothing)",
+      "cannot assign to '0': the value soc.obj() returned is a read-only copy (changing it would change nothing)",
+      1,
+    ]);
+  });
+
+  it('Uint8Arrays returned stay the script\'s own buffers', async () => {
+    expect(await probe(`const b = await soc.bytes(); b[0] = 9; return Array.from(b);`, { soc: fakeSoc })).toEqual([9, 2, 3]);
+  });
+
+  it('a live record reads and writes through to its owner, checked there', async () => {
+    const variant: Record<string, boolean> = { flush: true };
+    const drv = {
+      driver: () => ({
+        variant: liveRecord('drv.variant', {
+          read: () => ({ ...variant }),
+          write: (k, v) => {
+            if (!(k in variant)) throw new TypeError(`no variant '${k}' (its variants: flush)`);
+            if (typeof v !== 'boolean') throw new TypeError(`variant ${k} must be true or false`);
+            variant[k] = v;
+          },
+        }),
+      }),
+    };
+    const out = await probe(
+      `const v = drv.driver().variant;
+       v.flush = false;
+       const sloppy = new Function('v', 'try { v.nope = 1; return "ignored"; } catch (e) { return e.constructor.name + ": " + e.message; }');
+       return [drv.driver().variant.flush, Object.keys(v), JSON.stringify(v), 'flush' in v, sloppy(v),
+         (() => { ${err('v.flush = 1')} })(), (() => { ${err('delete v.flush')} })(), (() => { ${err('Object.freeze(v)')} })()];`,
+      { drv },
+    );
+    expect(out).toEqual([
+      false,
+      ['flush'],
+      '{"flush":false}',
+      true,
+      "TypeError: no variant 'nope' (its variants: flush)",
+      'TypeError: variant flush must be true or false',
+      'TypeError: drv.variant: flush cannot be deleted; assign a key instead',
+      'TypeError: drv.variant: it is live and cannot be frozen; assign a key instead',
+    ]);
+    expect(variant).toEqual({ flush: false });
+  });
+});
+
+describe('sandbox: marshalling is bounded before anything is copied', () => {
+  const sink = { take: (v: unknown) => (Array.isArray(v) ? v.length : typeof v === 'object' && v !== null ? Object.keys(v).length : 0) };
+
+  it.each([
+    ['a sparse array of length 2^32-1', 'const a = []; a.length = 2 ** 32 - 1; return a;'],
+    ['a Proxy claiming 1e8 items', 'return new Proxy([], { get: (t, k) => (k === "length" ? 1e8 : 0) });'],
+    ['nested arrays that add up', `const row = new Array(${MAX_VALUES_PER_CROSSING / 2}).fill(0); return [row, row, row];`],
+  ])('%s is refused with a clear error', async (_what, make) => {
+    const out = await probe(`const v = (() => { ${make} })(); try { sink.take(v); return 'copied'; } catch (e) { return e.constructor.name + ': ' + e.message; }`, { sink });
+    expect(out).toMatch(/^RangeError: a value with \d+ items or keys is too large to pass to the host \(at most 1048576 per call/);
+  });
+
+  it('an object with millions of keys is refused too', async () => {
+    const r = await runScript({
+      source: `test('keys', () => { const o = {}; for (let i = 0; i < 1.2e6; i++) o['k' + i] = 0; sink.take(o); });`,
+      fileName: 'keys.ts',
+      bindings: { sink },
+      timeoutMs: 50_000,
+    });
+    expect(r.tests[0]!.error?.message).toMatch(/^RangeError: a value with 1200000 items or keys is too large/);
+  }, 60_000);
+
+  it('an own __proto__ key stays a plain key in both directions', async () => {
+    let got: unknown;
+    const out = await probe(
+      `const o = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}');
+       host.take(o);
+       const back = await host.give();
+       return [Object.getPrototypeOf(back) === Object.prototype, Object.keys(back), back.polluted];`,
+      {
+        host: {
+          take: (v: unknown) => void (got = v),
+          give: async () => JSON.parse('{"__proto__": {"polluted": true}}') as unknown,
+        },
+      },
+    );
+    expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+    expect(Object.keys(got as object)).toEqual(['__proto__', 'a']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(out).toEqual([true, ['__proto__'], undefined]);
+  });
+
+  it('tampering with Symbol.hasInstance breaks only the script', async () => {
+    const r = await runScript({
+      source: `
+        test('tamper', async () => {
+          for (const C of [Uint8Array, Promise, Error, Array, Object]) Object.defineProperty(C, Symbol.hasInstance, { value: () => { throw new Error('trap'); } });
+          host.take({ a: [1, 2] }, new Uint8Array([1, 2]));
+          expect(await host.echo(new Uint8Array([7]))).toEqual(new Uint8Array([7]));
+          throw new TypeError('after tampering');
+        });
+        test('still runs', () => {});`,
+      fileName: 'tamper.ts',
+      bindings: { host: { take: () => undefined, echo: async (b: Uint8Array) => b } },
+      timeoutMs: 2000,
+    });
+    expect(r.tests.map((t) => t.status)).toEqual(['failed', 'passed']);
+    expect(r.tests[0]!.error?.message).toMatch(/after tampering|trap|cannot be described/);
+  });
+});
+

@@ -6,7 +6,7 @@
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten';
 import { HARNESS_FILE, HARNESS_SOURCE } from './harness';
-import { Bridge, SandboxError, type ErrorInfo } from './marshal';
+import { Bridge, owned, SandboxError, type ErrorInfo } from './marshal';
 import { discardQuickJS, loadQuickJS } from './quickjs';
 
 export interface SandboxOptions {
@@ -79,15 +79,16 @@ export class Sandbox {
     const vm = this.vm;
     const factory = vm.unwrapResult(vm.evalCode(HARNESS_SOURCE, HARNESS_FILE, { type: 'global', strict: true }));
     const out = this.bridge.hostFunction('out', (stream, text) => onOutput(stream === 'error' ? 'error' : 'log', String(text)));
-    const settled = this.bridge.settledFunction();
-    this.control = factory.consume((f) => out.consume((o) => settled.consume((s) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o, s)))));
+    // The harness's only clock: it waits a moment for promises a test left un-awaited.
+    const later = this.bridge.hostFunction('later', (ms) => new Promise<void>((r) => setTimeout(r, Math.min(1000, Number(ms) || 0))));
+    this.control = factory.consume((f) => out.consume((o) => later.consume((l) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o, l)))));
     const get = (name: string): QuickJSHandle => vm.getProp(this.control, name);
-    this.bridge.setHelpers({ kind: get('kind'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo'), watch: get('watch') });
+    this.bridge.setHelpers({ kind: get('kind'), keys: get('keys'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo'), seal: get('seal'), live: get('live'), makeError: get('makeError') });
   }
 
-  /** Define a global from a host value tree (copied; functions become host calls). */
+  /** Define a global from a host value tree (copied, read-only; functions become host calls). */
   defineGlobal(name: string, value: unknown): void {
-    this.bridge.toVm(value).consume((h) => this.vm.setProp(this.vm.global, name, h));
+    this.bridge.toVmSealed(value, name, `the global ${name}`).consume((h) => this.vm.setProp(this.vm.global, name, h));
   }
 
   /**
@@ -104,8 +105,24 @@ export class Sandbox {
     const r = this.vm.evalCode(js, fileName, { type: 'module', strict: true });
     if (r.error) return r.error.consume((e) => this.bridge.errorFromVm(e).info);
     const settled = r.value.consume((p) => this.bridge.settle(p));
-    return settled.then(
+    const error = await settled.then(
       () => null,
+      (e: unknown) => errorInfoOf(e),
+    );
+    return error ?? this.callHarness('loaded');
+  }
+
+  /** Call an async function of the harness's control object: its error info, or null. */
+  private async callHarness(name: string, ...args: number[]): Promise<ErrorInfo | null> {
+    const fn = this.vm.getProp(this.control, name);
+    const argHandles = args.map((a) => this.vm.newNumber(a));
+    const r = this.vm.callFunction(fn, this.vm.undefined, argHandles);
+    fn.dispose();
+    for (const a of argHandles) a.dispose();
+    if (r.error) return r.error.consume((e) => this.bridge.errorFromVm(e).info);
+    const settled = r.value.consume((p) => this.bridge.settle(p));
+    return settled.then(
+      (v) => v as ErrorInfo | null,
       (e: unknown) => errorInfoOf(e),
     );
   }
@@ -133,18 +150,8 @@ export class Sandbox {
   }
 
   /** Run test i; resolves with its error, or null when it passed. */
-  async runTest(i: number): Promise<ErrorInfo | null> {
-    const run = this.vm.getProp(this.control, 'run');
-    const idx = this.vm.newNumber(i);
-    const r = this.vm.callFunction(run, this.vm.undefined, idx);
-    run.dispose();
-    idx.dispose();
-    if (r.error) return r.error.consume((e) => this.bridge.errorFromVm(e).info);
-    const settled = r.value.consume((p) => this.bridge.settle(p));
-    return settled.then(
-      (v) => v as ErrorInfo | null,
-      (e: unknown) => errorInfoOf(e),
-    );
+  runTest(i: number): Promise<ErrorInfo | null> {
+    return this.callHarness('run', i);
   }
 
   private callControl(name: string, args: unknown[]): unknown {
@@ -153,7 +160,7 @@ export class Sandbox {
     try {
       const r = this.vm.callFunction(fn, this.vm.undefined, argHandles);
       if (r.error) throw r.error.consume((e) => this.bridge.errorFromVm(e));
-      return r.value.consume((v) => this.bridge.fromVm(v));
+      return owned(r.value, (v) => this.bridge.fromVm(v));
     } finally {
       fn.dispose();
       for (const a of argHandles) a.dispose();

@@ -11,7 +11,53 @@ export const MODULE_NAME = 'soc-console';
 /** The values 'soc-console' exports (its types are erased by the transpiler). */
 export const MODULE_VALUES = ['test', 'describe', 'expect', 'soc', 'kernel', 'explore'] as const;
 
-export type Transpiled = { ok: true; js: string; map: SourceMap } | { ok: false; error: ScriptError };
+export type Transpiled = { ok: true; js: string; map: SourceMap; loops: LoopSites } | { ok: false; error: ScriptError };
+
+/** A position in the user's source, 1-based. */
+export interface SourcePos {
+  line: number;
+  column: number;
+}
+
+/**
+ * The loops of each function of the script. QuickJS stops an endless loop with the stack of the
+ * last call its frame made, which points at the function's start; this finds the loops in it.
+ */
+export class LoopSites {
+  constructor(private readonly fns: { start: number; end: number; loops: SourcePos[] }[], private readonly sf: ts.SourceFile) {}
+
+  /** Loops directly in the innermost function (or the module code) at pos, not in functions nested in it. */
+  within(pos: SourcePos): SourcePos[] {
+    const lineStarts = this.sf.getLineStarts();
+    const lineStart = lineStarts[pos.line - 1];
+    if (lineStart === undefined) return [];
+    const at = lineStart + pos.column - 1;
+    let best: { start: number; end: number; loops: SourcePos[] } | undefined;
+    for (const f of this.fns) if (f.start <= at && at < f.end && (!best || f.start >= best.start)) best = f;
+    return best?.loops ?? [];
+  }
+}
+
+function findLoops(sf: ts.SourceFile): LoopSites {
+  const fns: { start: number; end: number; loops: SourcePos[] }[] = [];
+  const visit = (node: ts.Node, owner: SourcePos[]): void => {
+    if (ts.isFunctionLike(node)) {
+      const own: SourcePos[] = [];
+      fns.push({ start: node.getStart(sf), end: node.getEnd(), loops: own });
+      ts.forEachChild(node, (c) => visit(c, own));
+      return;
+    }
+    if (ts.isIterationStatement(node, false)) {
+      const p = sf.getLineAndCharacterOfPosition(node.getStart(sf));
+      owner.push({ line: p.line + 1, column: p.character + 1 });
+    }
+    ts.forEachChild(node, (c) => visit(c, owner));
+  };
+  const top: SourcePos[] = [];
+  fns.push({ start: 0, end: sf.getEnd(), loops: top });
+  ts.forEachChild(sf, (c) => visit(c, top));
+  return new LoopSites(fns, sf);
+}
 
 interface LoadError {
   message: string;
@@ -29,7 +75,7 @@ export function transpileScript(source: string, fileName: string): Transpiled {
       sourceMap: true,
       inlineSources: false,
     },
-    transformers: { before: [(ctx) => (sf) => rewriteImports(sf, ctx.factory, importErrors)] },
+    transformers: { before: [(ctx) => (sf) => markFloating(rewriteImports(sf, ctx.factory, importErrors), ctx)] },
   });
   const diag = out.diagnostics?.find((d) => d.category === ts.DiagnosticCategory.Error);
   if (diag) return { ok: false, error: diagnosticError(diag, fileName) };
@@ -40,7 +86,8 @@ export function transpileScript(source: string, fileName: string): Transpiled {
     return { ok: false, error: located(first.message, fileName, pos.line + 1, pos.character + 1) };
   }
   if (out.sourceMapText === undefined) throw new Error('transpile: no source map produced');
-  return { ok: true, js: out.outputText, map: new SourceMap(out.sourceMapText) };
+  const sf = ts.createSourceFile(fileName, source, ts.ScriptTarget.ES2020, true);
+  return { ok: true, js: out.outputText, map: new SourceMap(out.sourceMapText), loops: findLoops(sf) };
 }
 
 function diagnosticError(d: ts.Diagnostic, fileName: string): ScriptError {
@@ -52,6 +99,30 @@ function diagnosticError(d: ts.Diagnostic, fileName: string): ScriptError {
 
 function located(message: string, file: string, line: number, column: number): ScriptError {
   return { message, file, line, column, stack: `    at ${file}:${line}:${column}` };
+}
+
+/** The harness function a statement's un-awaited result goes through (see harness.ts). */
+export const FLOATING = '__socFloating';
+
+/**
+ * A call or `new` whose value a statement drops (`kernel.map(...)` without await) goes through
+ * the harness, which awaits it when the test ends: its rejection fails the test instead of
+ * vanishing. The statement's line comes along for the message.
+ */
+function markFloating(sf: ts.SourceFile, ctx: ts.TransformationContext): ts.SourceFile {
+  const f = ctx.factory;
+  const visit = (node: ts.Node): ts.Node => {
+    if (ts.isExpressionStatement(node) && node.pos >= 0) {
+      const e = node.expression;
+      if (ts.isCallExpression(e) || ts.isNewExpression(e)) {
+        const line = sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1;
+        const wrapped = f.createCallExpression(f.createIdentifier(FLOATING), undefined, [ts.visitEachChild(e, visit, ctx) as ts.Expression, f.createNumericLiteral(line)]);
+        return ts.setTextRange(f.updateExpressionStatement(node, ts.setTextRange(wrapped, e)), node);
+      }
+    }
+    return ts.visitEachChild(node, visit, ctx);
+  };
+  return ts.visitEachChild(sf, visit, ctx);
 }
 
 function rewriteImports(sf: ts.SourceFile, f: ts.NodeFactory, errors: LoadError[]): ts.SourceFile {
