@@ -122,7 +122,14 @@ export const useReplayStore = defineStore('replay', () => {
     wanted.value = 0;
   }
 
-  return { failures, failure, state, busy, error, wanted, active, runStarted, onEvent, failureOf, start, goTo, step, toEnd, stop };
+  /** The SoC was replaced: the last run's failures were found on the old one. */
+  function socChanged(): void {
+    run = null;
+    failures.value = [];
+    stop();
+  }
+
+  return { failures, failure, state, busy, error, wanted, active, runStarted, socChanged, onEvent, failureOf, start, goTo, step, toEnd, stop };
 });
 
 /** A step in words: which thread, what kind of access, what it touched. */

@@ -1,7 +1,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { ScriptError, ScriptRunResult, SessionEvent, TestResult } from '../../shared/session-api';
-import { api } from '../api/client';
+import { api, connection } from '../api/client';
 import { useReplayStore } from './replay';
 
 export const SCRIPT_FILE = 'script.ts';
@@ -64,9 +64,18 @@ export const useScriptStore = defineStore('script', () => {
     return errs.filter((e) => e.file === SCRIPT_FILE && e.line !== undefined);
   });
 
+  /** Why Run is refused now (shown as a banner), or null. */
+  const refused = ref<string | null>(null);
+
   async function run(): Promise<ScriptRunResult | null> {
     // A replay step is a run in the same worker: the two must not build SoCs over each other.
     if (running.value || useReplayStore().busy) return null;
+    if (connection.value !== 'connected') {
+      // Queued, the run would reach a restarted host with no SoC loaded: refuse it plainly.
+      refused.value = 'Not connected to the session host: Run is refused until the connection is back.';
+      return null;
+    }
+    refused.value = null;
     running.value = true;
     startedAt.value = performance.now();
     elapsedMs.value = 0;
@@ -95,6 +104,18 @@ export const useScriptStore = defineStore('script', () => {
 
   async function stop(): Promise<void> {
     await api.stopScript();
+  }
+
+  /** The SoC was replaced: the last run's output and results were the old SoC's. */
+  function socChanged(): void {
+    if (running.value) return;
+    output.value = [];
+    pending = [];
+    dropped.value = 0;
+    tests.value = [];
+    result.value = null;
+    runError.value = null;
+    elapsedMs.value = 0;
   }
 
   function finish(r: ScriptRunResult): void {
@@ -131,5 +152,5 @@ export const useScriptStore = defineStore('script', () => {
     reveal.value = { line: err.line, column: err.column ?? 1, message: err.message, seq: ++revealSeq };
   }
 
-  return { source, running, startedAt, elapsedMs, output, dropped, tests, result, runError, reveal, summary, locatedErrors, run, stop, onEvent, revealError };
+  return { source, running, startedAt, elapsedMs, output, dropped, tests, result, runError, refused, reveal, summary, locatedErrors, run, stop, socChanged, onEvent, revealError };
 });

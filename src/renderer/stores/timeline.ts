@@ -53,5 +53,14 @@ export const useTimelineStore = defineStore('timeline', () => {
     setWindow(time - half, time + half);
   }
 
-  return { start, end, events, total, extent, marker, pinned, fetch, setWindow, fit, focus };
+  /** The SoC was replaced: its trace is gone; the next fetch fits the new one. */
+  function reset(): void {
+    events.value = [];
+    total.value = 0;
+    extent.value = null;
+    marker.value = null;
+    pinned.value = false;
+  }
+
+  return { start, end, events, total, extent, marker, pinned, fetch, setWindow, fit, focus, reset };
 });
