@@ -16,6 +16,15 @@ test('the IOMMU is present', async () => {
 });
 `;
 
+/** An example opened from the Examples menu: what it replaced, and the preset it is written for. */
+export interface OpenedExample {
+  file: string;
+  /** The `// soc:` header's preset, or null. */
+  soc: string | null;
+  /** The editor's text before, to restore. */
+  previous: string;
+}
+
 export interface OutputLine {
   stream: 'log' | 'error';
   text: string;
@@ -47,6 +56,9 @@ export const useScriptStore = defineStore('script', () => {
   const result = shallowRef<ScriptRunResult | null>(null);
   const runError = shallowRef<ScriptError | null>(null);
   const reveal = ref<RevealRequest | null>(null);
+  const example = shallowRef<OpenedExample | null>(null);
+  /** No script was ever kept here: the first-run panel shows. */
+  const firstRun = ref(localStorage.getItem(STORAGE_KEY) === null);
   let revealSeq = 0;
 
   // Write-through on every edit: a reload (or a crash of the window) must keep unsaved work.
@@ -77,6 +89,7 @@ export const useScriptStore = defineStore('script', () => {
     }
     refused.value = null;
     running.value = true;
+    firstRun.value = false;
     startedAt.value = performance.now();
     elapsedMs.value = 0;
     ticker = setInterval(() => (elapsedMs.value = performance.now() - startedAt.value), 100);
@@ -146,11 +159,26 @@ export const useScriptStore = defineStore('script', () => {
     else if (e.type === 'run-end') finish(e.result);
   }
 
+  /** Put an example into the editor, keeping the text it replaces for restoreExample(). */
+  function openExample(file: string, text: string, soc: string | null): void {
+    const previous = example.value?.previous ?? source.value;
+    source.value = text;
+    example.value = { file, soc, previous };
+    firstRun.value = false;
+  }
+
+  /** Back to the text the example replaced. */
+  function restoreExample(): void {
+    if (!example.value) return;
+    source.value = example.value.previous;
+    example.value = null;
+  }
+
   /** Reveal a script location ("file.ts:line:col" sites of findings included) with a message. */
   function revealError(err: ScriptError): void {
     if (err.line === undefined) return;
     reveal.value = { line: err.line, column: err.column ?? 1, message: err.message, seq: ++revealSeq };
   }
 
-  return { source, running, startedAt, elapsedMs, output, dropped, tests, result, runError, refused, reveal, summary, locatedErrors, run, stop, socChanged, onEvent, revealError };
+  return { source, running, startedAt, elapsedMs, output, dropped, tests, result, runError, refused, reveal, example, firstRun, summary, locatedErrors, run, stop, socChanged, onEvent, revealError, openExample, restoreExample };
 });

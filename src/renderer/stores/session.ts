@@ -38,6 +38,8 @@ export const useSessionStore = defineStore('session', () => {
   /** The block `meta` and `values` describe: a view never pairs one block's layout with another's. */
   const shownBlock = ref<string | null>(null);
   const error = ref<string | null>(null);
+  /** The first load from the host finished (until then the console shows a loading indicator). */
+  const ready = ref(false);
   /**
    * Bumped whenever the SoC is replaced (a preset or config loaded here or in another window, a
    * restarted host reloaded): views drop what they kept of the old SoC when it changes.
@@ -85,6 +87,7 @@ export const useSessionStore = defineStore('session', () => {
       const initial = presets.value.includes(DEFAULT_PRESET) ? DEFAULT_PRESET : presets.value[0];
       if (initial) await loadPreset(initial);
     });
+    ready.value = true;
   }
 
   async function loadPreset(name: string): Promise<void> {
@@ -222,6 +225,7 @@ export const useSessionStore = defineStore('session', () => {
     error,
     generation,
     shownBlock,
+    ready,
     start,
     loadPreset,
     configLoaded,
