@@ -85,3 +85,77 @@ describe('Session', () => {
     expect(misfit).toMatchObject({ ok: false, message: expect.stringMatching(/schedule/) });
   });
 });
+
+describe('Session.openMoment (time travel)', () => {
+  // Maps a page, DMAs through it, unmaps it twice (a finding), and DMAs again (a fault).
+  const source = [
+    "test('map, dma, double unmap, fault', async () => {",
+    '  const pa = await kernel.allocPages(2);',
+    "  const iova = await kernel.dma.mapSingle('ve', pa, 8192, 'bidirectional');",
+    "  await soc.device('ve').dma.write(iova, new Uint8Array(256).fill(0xa5));",
+    "  await kernel.dma.unmapSingle('ve', iova, 8192, 'bidirectional');",
+    "  await kernel.dma.unmapSingle('ve', iova, 8192, 'bidirectional');",
+    "  await soc.device('ve').dma.read(iova, 64);",
+    '});',
+  ].join('\n');
+  const fileName = 'moment.ts';
+
+  /** What every view reads, as one value: time, trace, findings, registers, memory and caches. */
+  function views(s: Session): unknown {
+    return {
+      time: s.simTime(),
+      trace: s.traceEvents(),
+      findings: s.findings(),
+      regs: s.readRegisters('iommu0'),
+      iommu: s.inspectIommu('iommu0'),
+      domains: s.domains(),
+      ram: Array.from(s.readMemory(0x4000_0000, 0x1000, 'ram')),
+    };
+  }
+
+  it('keeps the SoC as it was right after the asked event, the same as a fresh re-execution to it', async () => {
+    const { s } = session();
+    await s.runScript({ source, fileName }, 1);
+    const full = s.traceEvents();
+    const k = Math.floor(full.length / 2);
+    expect(k).toBeGreaterThan(10);
+
+    const m = await s.openMoment({ source, fileName, event: k });
+    expect(m).toMatchObject({ ok: true, event: k, cached: false, time: full[k - 1]!.time, what: full[k - 1] });
+    expect(s.traceEvents()).toEqual(full.slice(0, k));
+    const at = views(s);
+
+    // A neighbour was kept on the way: opening it restores, without another run.
+    const next = await s.openMoment({ source, fileName, event: k + 1 });
+    expect(next).toMatchObject({ ok: true, event: k + 1, cached: true });
+    expect(s.traceEvents()).toEqual(full.slice(0, k + 1));
+    const back = await s.openMoment({ source, fileName, event: k });
+    expect(back).toMatchObject({ ok: true, cached: true });
+    expect(views(s)).toEqual(at);
+
+    // A fresh session, with nothing kept, re-executes to the same moment and sees the same SoC.
+    const fresh = session().s;
+    expect(await fresh.openMoment({ source, fileName, event: k })).toMatchObject({ ok: true, cached: false });
+    expect(views(fresh)).toEqual(at);
+  });
+
+  it('opens a finding at the event it carries, naming the script line of the call then', async () => {
+    const { s } = session();
+    const r = await s.runScript({ source, fileName }, 1);
+    const f = r.tests[0]!.findings.find((x) => x.kind === 'double-unmap')!;
+    expect(f.replay?.event).toBeGreaterThan(0);
+    const m = await s.openMoment({ source, fileName, event: f.replay!.event! });
+    if (!m.ok) throw new Error(m.message);
+    expect(m.time).toBeLessThanOrEqual(f.time);
+    expect(m.test).toBe('map, dma, double unmap, fault');
+    expect(m.site).toMatch(/^moment\.ts:[2-6]:\d+$/);
+  });
+
+  it('says so when the run never gets to the event', async () => {
+    const { s } = session();
+    await s.runScript({ source, fileName }, 1);
+    const n = s.traceEvents().length;
+    const m = await s.openMoment({ source, fileName, event: n + 1000 });
+    expect(m).toMatchObject({ ok: false, events: n });
+  });
+});

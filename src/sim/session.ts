@@ -7,7 +7,7 @@ import { parseConfig } from './config/validate';
 import type { SocConfig } from './config/types';
 import { scriptApiDts } from './script/api-types';
 import { runScript } from './script/run';
-import { Soc } from './soc';
+import { Soc, type SocSnapshot } from './soc';
 import { createSocBindings } from './soc-api';
 import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
 import type { ReplayPrefixResult } from './check/explore';
@@ -27,6 +27,8 @@ import type {
   IovaMap,
   IovaWalk,
   LoadConfigResult,
+  MomentRequest,
+  MomentResult,
   PageOwnerInfo,
   PageTableQuery,
   PtTable,
@@ -50,6 +52,29 @@ export interface SessionOptions {
   explorePool?: ExplorePool;
 }
 
+/**
+ * A moment kept by an open: the SoC then, the findings archived by then, and what the result says.
+ * Opening one again (stepping back and forth) restores it without re-executing the script.
+ */
+interface KeptMoment {
+  snap: SocSnapshot;
+  archived: Finding[];
+  result: Extract<MomentResult, { ok: true }>;
+}
+
+/** What a moment run watches for: the events to keep (the asked one and its neighbours). */
+interface MomentHook {
+  from: number;
+  to: number;
+  keep(event: number, what: TraceEvent, soc: Soc): void;
+}
+
+/**
+ * Events kept on each side of an opened moment: stepping by event within them is a restore. Each
+ * costs a copy of the RAM the run touched.
+ */
+const MOMENT_NEIGHBOURS = 8;
+
 const DEFAULT_SEED = 1;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -58,6 +83,11 @@ export class Session {
   private soc: Soc | null = null;
   /** Findings that tests left untaken, kept for the findings view after the run. */
   private archived: Finding[] = [];
+  /** The script call in progress ("file.ts:line:col"), while a script runs. */
+  private callSite: () => string | undefined = () => undefined;
+  private testName = '';
+  /** Moments kept by openMoment for the run they belong to (key: run + SoC they restore into). */
+  private kept: { key: string; soc: Soc; moments: Map<number, KeptMoment>; ring: { events: TraceEvent[]; mark: number } } | null = null;
 
   constructor(private readonly opts: SessionOptions) {}
 
@@ -170,7 +200,10 @@ export class Session {
   }
 
   traceWindow(from: number, to: number, limit: number): TraceWindow {
-    return traceWindow(this.soc?.trace.events() ?? [], from, to, limit);
+    const trace = this.soc?.trace;
+    if (!trace) return traceWindow([], from, to, limit);
+    const all = trace.events();
+    return traceWindow(all, from, to, limit, trace.mark() - all.length + 1);
   }
 
   perfettoTrace(): string {
@@ -260,16 +293,66 @@ export class Session {
   }
 
   /**
+   * Time travel (MomentRequest): run the script again, deterministically, and keep the SoC as it was
+   * right after the asked event, and around it (MOMENT_NEIGHBOURS each side), so that stepping by
+   * event nearby is a restore rather than another run. Quiet, like replayTo.
+   */
+  async openMoment(req: MomentRequest): Promise<MomentResult> {
+    if (!this.loaded) return { ok: false, message: 'no SoC config is loaded' };
+    const seed = req.seed ?? this.loaded.config.seed ?? DEFAULT_SEED;
+    const key = JSON.stringify([this.loaded.file, this.loaded.text.length, seed, req.fileName, req.source]);
+    const kept = this.kept?.key === key && this.kept.soc === this.soc ? this.kept.moments.get(req.event) : undefined;
+    if (kept && this.soc && this.kept) {
+      // A snapshot holds only the trace's mark: the ring of the furthest run is put back first.
+      this.soc.trace.reload(this.kept.ring.events, this.kept.ring.mark);
+      this.soc.restore(kept.snap);
+      this.archived = kept.archived.slice();
+      return { ...kept.result, cached: true };
+    }
+    const moments = new Map<number, KeptMoment>();
+    const stop = new AbortController();
+    const hook: MomentHook = {
+      from: Math.max(1, req.event - MOMENT_NEIGHBOURS),
+      to: req.event + MOMENT_NEIGHBOURS,
+      keep: (event, what, soc) => {
+        const site = this.callSite();
+        const result: KeptMoment['result'] = { ok: true, event, time: soc.clock.now(), what, test: this.testName, cached: false, ...(site ? { site } : {}) };
+        moments.set(event, { snap: soc.snapshot(), archived: this.archived.slice(), result });
+        if (event >= hook.to) stop.abort();
+      },
+    };
+    const run = await this.execute(req, 0, { moment: hook, signal: stop.signal });
+    const soc = this.soc;
+    const at = moments.get(req.event);
+    if (!at || !soc) {
+      const why = run.error?.message ?? run.tests.find((t) => t.error)?.error?.message;
+      const events = soc?.trace.mark() ?? 0;
+      return { ok: false, events, message: `the run has ${events} event(s), so event ${req.event} never happens${why ? ` (${why})` : ''}` };
+    }
+    // A new run replaced the SoC: moments kept before restore into it no more.
+    const ring = { events: soc.trace.events(), mark: soc.trace.mark() };
+    this.kept = { key, soc, moments, ring };
+    soc.restore(at.snap);
+    this.archived = at.archived.slice();
+    return at.result;
+  }
+
+  /**
    * Run a script on a fresh SoC. special: serve an explore call (a helper worker), or replay one
    * (replayTo: events are not emitted, and the signal ends the run at the replayed step).
    */
   private async execute(
     req: ScriptRunRequest,
     runId: number,
-    special: { serve: NonNullable<ExploreBindingOptions['serve']> } | { replayAt: NonNullable<ExploreBindingOptions['replayAt']>; signal: AbortSignal } | null,
+    special:
+      | { serve: NonNullable<ExploreBindingOptions['serve']> }
+      | { replayAt: NonNullable<ExploreBindingOptions['replayAt']>; signal: AbortSignal }
+      | { moment: MomentHook; signal: AbortSignal }
+      | null,
   ): Promise<ScriptRunResult> {
     const started = Date.now();
-    const emit = special && 'replayAt' in special ? () => undefined : (e: SessionEvent) => this.opts.emit(e);
+    const quiet = special !== null && ('replayAt' in special || 'moment' in special);
+    const emit = quiet ? () => undefined : (e: SessionEvent) => this.opts.emit(e);
     const fail = (message: string): ScriptRunResult => {
       const result: ScriptRunResult = { runId, ok: false, tests: [], error: { message, file: req.fileName }, durationMs: Date.now() - started };
       emit({ type: 'run-end', runId, result });
@@ -281,6 +364,15 @@ export class Session {
     const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const soc = new Soc(this.loaded.config, seed);
     this.soc = soc;
+    this.callSite = () => undefined;
+    this.testName = '';
+    if (special && 'moment' in special) {
+      const hook = special.moment;
+      soc.trace.subscribe((e) => {
+        const n = soc.trace.mark();
+        if (n >= hook.from && n <= hook.to) hook.keep(n, e, soc);
+      });
+    }
     let testAbort: AbortController | undefined;
     let testIndex = -1;
     let testName = '';
@@ -296,7 +388,10 @@ export class Session {
       fileName: req.fileName,
       timeoutMs,
       mayYield: () => !soc.hasExecutor(),
-      onCallSite: (site) => soc.setCallSite(site),
+      onCallSite: (site) => {
+        this.callSite = site;
+        soc.setCallSite(site);
+      },
       bindings: {
         soc: createSocBindings(soc),
         kernel: soc.kernel.api,
@@ -313,7 +408,9 @@ export class Session {
           // A test's explorations end with it (its timeout, or the run being stopped).
           signal: () => testAbort?.signal,
           testIndex: () => testIndex,
-          ...(special && 'serve' in special ? { serve: special.serve } : { ...(parallel ? { parallel } : {}), ...(special ? { replayAt: special.replayAt } : {}) }),
+          ...(special && 'serve' in special
+            ? { serve: special.serve }
+            : { ...(parallel ? { parallel } : {}), ...(special && 'replayAt' in special ? { replayAt: special.replayAt } : {}) }),
         }),
       },
       ...(special && 'signal' in special ? { signal: special.signal } : {}),
@@ -326,6 +423,7 @@ export class Session {
         beforeTest: (t) => {
           testIndex++;
           testName = t.fullName;
+          this.testName = t.fullName;
           testAbort = new AbortController();
           this.opts.heartbeat(t.timeoutMs);
           this.archived.push(...soc.findings.take());

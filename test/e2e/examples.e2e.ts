@@ -36,7 +36,7 @@ describe('getting started', () => {
 
   it('the Examples menu groups P1–P9 and the register-level bring-up scripts', async () => {
     const groups = await rig.page.locator('[data-testid=examples-menu] optgroup').evaluateAll((gs) =>
-      gs.map((g) => ({ label: g.getAttribute('label'), options: Array.from(g.querySelectorAll('option')).map((o) => o.textContent?.trim()) })),
+      gs.map((g) => ({ label: g.getAttribute('label'), options: Array.from(g.querySelectorAll('option')).map((o) => (o as { textContent: string | null }).textContent?.trim()) })),
     );
     expect(groups.map((g) => g.label)).toEqual(['Problems P1–P9', 'Register-level bring-up']);
     expect(groups[0]!.options).toContain('p1-rockchip-zap-order');

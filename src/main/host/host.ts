@@ -9,6 +9,8 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type {
   LoadConfigResult,
+  MomentRequest,
+  MomentResult,
   PageTableQuery,
   ReplayRequest,
   ReplayToResult,
@@ -310,6 +312,17 @@ export class SessionHost implements SessionApi {
     try {
       // Comlink's Remote<> flattens the union; the worker returns the declared type.
       return await this.watched(timeoutMs, (api) => api.replayTo({ ...req, timeoutMs }) as Promise<ReplayToResult>);
+    } catch (err) {
+      if (!(err instanceof WorkerGone)) throw err;
+      return { ok: false, message: err.reason };
+    }
+  }
+
+  /** A moment is opened by running the script again, so the same watchdog guards it. */
+  async openMoment(req: MomentRequest): Promise<MomentResult> {
+    const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
+    try {
+      return await this.watched(timeoutMs, (api) => api.openMoment({ ...req, timeoutMs }) as Promise<MomentResult>);
     } catch (err) {
       if (!(err instanceof WorkerGone)) throw err;
       return { ok: false, message: err.reason };

@@ -27,6 +27,7 @@ const api: WorkerApi = {
   readMemory: async (pa, len, view) => session.readMemory(pa, len, view),
   runScript: async (req, runId) => session.runScript(req, runId),
   replayTo: async (req) => session.replayTo(req),
+  openMoment: async (req) => session.openMoment(req),
   scriptTypes: async () => session.scriptTypes(),
   findings: async () => session.findings(),
   tlb: async (name) => session.tlb(name),

@@ -27,8 +27,11 @@ export interface Finding {
   time: number;
   /** Where: block, IOMMU, device, IOVA, script line: whatever locates it. */
   where?: Record<string, string | number>;
-  /** What replays it: seed, and for explorer failures the schedule. */
-  replay?: { seed: number; schedule?: number[] };
+  /**
+   * What replays it: seed, and for explorer failures the schedule; event: how many trace events the
+   * run had emitted when it was raised (the moment to open, see Session.openMoment).
+   */
+  replay?: { seed: number; schedule?: number[]; event?: number };
 }
 
 /** Where components report findings; passed in explicitly, never global. */
