@@ -28,6 +28,8 @@ describe('Session', () => {
     const f = r.tests[0]!.findings.find((x) => x.kind === 'double-unmap')!;
     expect(f.where?.line).toMatch(/^unmap\.ts:5:\d+$/);
     expect(f.message).toMatch(/unmap\.ts:4:\d+/);
+    // The test fails on the untaken finding, blaming the line that raised it, not test(.
+    expect(r.tests[0]!.error?.line).toBe(5);
   });
 
   it('gives the same trace for the same config, script and seed', async () => {

@@ -3,6 +3,7 @@ import { computed, ref, shallowRef } from 'vue';
 import type { ExploreCall, ReplayStep, ReplayToResult, SessionEvent } from '../../shared/session-api';
 import { api } from '../api/client';
 import { requestRefresh } from '../util/refresh';
+import { useMomentStore } from './moment';
 import { useScriptStore } from './script';
 import { useTimelineStore } from './timeline';
 
@@ -76,6 +77,7 @@ export const useReplayStore = defineStore('replay', () => {
   async function start(f: ExplorerFailure): Promise<void> {
     // The run still going on owns the worker's SoC; its failures can be replayed once it ends.
     if (useScriptStore().running) return;
+    useMomentStore().close();
     failure.value = f;
     state.value = null;
     error.value = null;

@@ -2,6 +2,7 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { ScriptError, ScriptRunResult, SessionEvent, TestResult } from '../../shared/session-api';
 import { api, connection } from '../api/client';
+import { useMomentStore } from './moment';
 import { useReplayStore } from './replay';
 
 export const SCRIPT_FILE = 'script.ts';
@@ -81,7 +82,7 @@ export const useScriptStore = defineStore('script', () => {
 
   async function run(): Promise<ScriptRunResult | null> {
     // A replay step is a run in the same worker: the two must not build SoCs over each other.
-    if (running.value || useReplayStore().busy) return null;
+    if (running.value || useReplayStore().busy || useMomentStore().busy) return null;
     if (connection.value !== 'connected') {
       // Queued, the run would reach a restarted host with no SoC loaded: refuse it plainly.
       refused.value = 'Not connected to the session host: Run is refused until the connection is back.';
@@ -100,6 +101,7 @@ export const useScriptStore = defineStore('script', () => {
     result.value = null;
     runError.value = null;
     useReplayStore().runStarted(source.value, SCRIPT_FILE);
+    useMomentStore().runStarted(source.value, SCRIPT_FILE);
     try {
       const r = await api.runScript({ source: source.value, fileName: SCRIPT_FILE });
       finish(r);
