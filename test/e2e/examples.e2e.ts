@@ -4,7 +4,7 @@
  * test-results/examples-*.png.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openConsole, poll, runScript, SHOTS, type Rig } from './console-kit';
+import { openConsole, poll, runScript, setScript, SHOTS, type Rig } from './console-kit';
 
 let rig: Rig;
 beforeAll(async () => {
@@ -62,6 +62,17 @@ describe('getting started', () => {
     await page.getByTestId('example-restore').click();
     await poll(editorText).toMatch(/^\/\/ Driver test script/);
     expect(await page.getByTestId('example-banner').count()).toBe(0);
+  });
+
+  it('lists type errors as problems; Run warns about them (and runs: the engine strips types)', async () => {
+    const { page } = rig;
+    await setScript(page, "test('typo', async () => {\n  const n: number = 'not a number';\n  expect(typeof n).toBe('string');\n});\n");
+    await poll(() => page.getByTestId('problem').count()).toBeGreaterThan(0);
+    expect(await page.getByTestId('problem').first().textContent()).toMatch(/^2:\d+ .*not assignable to type 'number'/);
+    await runScript(page, /1 passed/);
+    expect(await page.getByTestId('run-type-warning').textContent()).toMatch(/Ran with 1 type error/);
+    await page.getByTestId('problems').locator('summary').click();
+    await shot('4-problems');
   });
 
   it('raised no page errors', () => {

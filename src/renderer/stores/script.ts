@@ -26,6 +26,14 @@ export interface OpenedExample {
   previous: string;
 }
 
+/** A type error or warning the editor's TypeScript service reports. */
+export interface Problem {
+  line: number;
+  column: number;
+  message: string;
+  severity: 'error' | 'warning';
+}
+
 export interface OutputLine {
   stream: 'log' | 'error';
   text: string;
@@ -58,6 +66,12 @@ export const useScriptStore = defineStore('script', () => {
   const runError = shallowRef<ScriptError | null>(null);
   const reveal = ref<RevealRequest | null>(null);
   const example = shallowRef<OpenedExample | null>(null);
+  /** The editor's type errors and warnings, kept current as the script is edited. */
+  const problems = shallowRef<Problem[]>([]);
+  /** Type errors the script had when it was last run (Run warns, and runs: the engine strips types). */
+  const ranWithTypeErrors = ref(0);
+  /** The exploration in progress (the engine reports its runs as it goes), or null. */
+  const exploring = shallowRef<{ runs: number; estimated: number; failures: number } | null>(null);
   /** No script was ever kept here: the first-run panel shows. */
   const firstRun = ref(localStorage.getItem(STORAGE_KEY) === null);
   let revealSeq = 0;
@@ -89,6 +103,7 @@ export const useScriptStore = defineStore('script', () => {
       return null;
     }
     refused.value = null;
+    ranWithTypeErrors.value = problems.value.filter((p) => p.severity === 'error').length;
     running.value = true;
     firstRun.value = false;
     startedAt.value = performance.now();
@@ -100,6 +115,7 @@ export const useScriptStore = defineStore('script', () => {
     tests.value = [];
     result.value = null;
     runError.value = null;
+    exploring.value = null;
     useReplayStore().runStarted(source.value, SCRIPT_FILE);
     useMomentStore().runStarted(source.value, SCRIPT_FILE);
     try {
@@ -110,6 +126,7 @@ export const useScriptStore = defineStore('script', () => {
       runError.value = { message: e instanceof Error ? e.message : String(e), file: SCRIPT_FILE };
       return null;
     } finally {
+      exploring.value = null;
       clearInterval(ticker);
       elapsedMs.value = performance.now() - startedAt.value;
       flushOutput();
@@ -157,6 +174,8 @@ export const useScriptStore = defineStore('script', () => {
         flushQueued = true;
         requestAnimationFrame(flushOutput);
       }
+    } else if (e.type === 'explore-progress' && running.value) {
+      exploring.value = e.done ? null : { runs: e.runs, estimated: e.estimated, failures: e.failures };
     } else if (e.type === 'test' && running.value) tests.value = [...tests.value, e.result];
     else if (e.type === 'run-end') finish(e.result);
   }
@@ -182,5 +201,5 @@ export const useScriptStore = defineStore('script', () => {
     reveal.value = { line: err.line, column: err.column ?? 1, message: err.message, seq: ++revealSeq };
   }
 
-  return { source, running, startedAt, elapsedMs, output, dropped, tests, result, runError, refused, reveal, example, firstRun, summary, locatedErrors, run, stop, socChanged, onEvent, revealError, openExample, restoreExample };
+  return { source, running, startedAt, elapsedMs, output, dropped, tests, result, runError, refused, reveal, example, firstRun, exploring, problems, ranWithTypeErrors, summary, locatedErrors, run, stop, socChanged, onEvent, revealError, openExample, restoreExample };
 });
