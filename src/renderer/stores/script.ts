@@ -4,6 +4,7 @@ import type { ScriptError, ScriptRunResult, SessionEvent, TestResult } from '../
 import { api, connection } from '../api/client';
 import { useMomentStore } from './moment';
 import { useReplayStore } from './replay';
+import { useTimelineStore } from './timeline';
 
 export const SCRIPT_FILE = 'script.ts';
 const STORAGE_KEY = 'soc-console.script';
@@ -118,6 +119,8 @@ export const useScriptStore = defineStore('script', () => {
     exploring.value = null;
     useReplayStore().runStarted(source.value, SCRIPT_FILE);
     useMomentStore().runStarted(source.value, SCRIPT_FILE);
+    // The timeline follows the new run instead of keeping a window of the old one.
+    useTimelineStore().fit();
     try {
       const r = await api.runScript({ source: source.value, fileName: SCRIPT_FILE });
       finish(r);
