@@ -62,11 +62,15 @@ interface KeptMoment {
   result: Extract<MomentResult, { ok: true }>;
 }
 
-/** What a moment run watches for: the events to keep (the asked one and its neighbours). */
+/**
+ * Which moments a run keeps. A moment is the SoC right after a trace event, or, when findings are
+ * raised before the next event, as it was at the last of them: both ways of reaching a moment (a
+ * run that keeps it, a re-execution to it) apply this one rule, so they agree.
+ */
 interface MomentHook {
-  from: number;
-  to: number;
-  keep(event: number, what: TraceEvent, soc: Soc): void;
+  wants(event: number): boolean;
+  /** what: the event; finding: a finding was raised since it (the moment moves to then). */
+  keep(event: number, what: TraceEvent | undefined, soc: Soc, finding: boolean): void;
 }
 
 /**
@@ -74,6 +78,13 @@ interface MomentHook {
  * costs a copy of the RAM the run touched.
  */
 const MOMENT_NEIGHBOURS = 8;
+/**
+ * Keyframes a run keeps as it goes (every `interval` events, the interval doubling to stay within
+ * the count and the bytes), and the moment of every finding: those open without re-execution.
+ */
+const MAX_KEYFRAMES = 128;
+const MAX_KEYFRAME_BYTES = 192 * 1024 * 1024;
+const MAX_FINDING_MOMENTS = 64;
 
 const DEFAULT_SEED = 1;
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -301,9 +312,11 @@ export class Session {
     if (!this.loaded) return { ok: false, message: 'no SoC config is loaded' };
     const seed = req.seed ?? this.loaded.config.seed ?? DEFAULT_SEED;
     const key = JSON.stringify([this.loaded.file, this.loaded.text.length, seed, req.fileName, req.source]);
-    const kept = this.kept?.key === key && this.kept.soc === this.soc ? this.kept.moments.get(req.event) : undefined;
+    const kept = this.kept?.key === key ? this.kept.moments.get(req.event) : undefined;
     if (kept && this.soc && this.kept) {
       // A snapshot holds only the trace's mark: the ring of the furthest run is put back first.
+      // A snapshot with a kernel needs one booted to restore into.
+      if (kept.snap.kernel) void this.soc.kernel;
       this.soc.trace.reload(this.kept.ring.events, this.kept.ring.mark);
       this.soc.restore(kept.snap);
       this.archived = kept.archived.slice();
@@ -311,17 +324,19 @@ export class Session {
     }
     const moments = new Map<number, KeptMoment>();
     const stop = new AbortController();
+    const from = Math.max(1, req.event - MOMENT_NEIGHBOURS);
+    const to = req.event + MOMENT_NEIGHBOURS;
     const hook: MomentHook = {
-      from: Math.max(1, req.event - MOMENT_NEIGHBOURS),
-      to: req.event + MOMENT_NEIGHBOURS,
+      // to + 1 only to stop there.
+      wants: (event) => event >= from && event <= to + 1,
       keep: (event, what, soc) => {
-        const site = this.callSite();
-        const result: KeptMoment['result'] = { ok: true, event, time: soc.clock.now(), what, test: this.testName, cached: false, ...(site ? { site } : {}) };
-        moments.set(event, { snap: soc.snapshot(), archived: this.archived.slice(), result });
-        if (event >= hook.to) stop.abort();
+        moments.set(event, this.moment(event, what, soc));
+        // Past the last event kept: the run stops at the next one (findings of `to` are kept first).
+        if (event > to) stop.abort();
       },
     };
     const run = await this.execute(req, 0, { moment: hook, signal: stop.signal });
+    moments.delete(to + 1);
     const soc = this.soc;
     const at = moments.get(req.event);
     if (!at || !soc) {
@@ -329,12 +344,69 @@ export class Session {
       const events = soc?.trace.mark() ?? 0;
       return { ok: false, events, message: `the run has ${events} event(s), so event ${req.event} never happens${why ? ` (${why})` : ''}` };
     }
-    // A new run replaced the SoC: moments kept before restore into it no more.
-    const ring = { events: soc.trace.events(), mark: soc.trace.mark() };
-    this.kept = { key, soc, moments, ring };
+    // The run's own keyframes stay usable (they restore into this SoC as well); the ring is the
+    // longer of the two runs' (the same events, deterministically).
+    const earlier = this.kept?.key === key ? this.kept : null;
+    const all = new Map([...(earlier?.moments ?? []), ...moments]);
+    const ring = earlier && earlier.ring.mark >= soc.trace.mark() ? earlier.ring : { events: soc.trace.events(), mark: soc.trace.mark() };
+    this.kept = { key, soc, moments: all, ring };
     soc.restore(at.snap);
     this.archived = at.archived.slice();
     return at.result;
+  }
+
+  /** The SoC now, as a kept moment of `event`. */
+  private moment(event: number, what: TraceEvent | undefined, soc: Soc): KeptMoment {
+    const site = this.callSite();
+    const result: KeptMoment['result'] = { ok: true, event, time: soc.clock.now(), test: this.testName, cached: false, ...(what ? { what } : {}), ...(site ? { site } : {}) };
+    return { snap: soc.snapshot(), archived: this.archived.slice(), result };
+  }
+
+  /**
+   * A user's run keeps keyframes as it goes and the moment of each finding (MAX_* bound them), so
+   * opening those is a restore. Returns the hook and what it kept.
+   */
+  private recorder(): { hook: MomentHook; moments: Map<number, KeptMoment> } {
+    const moments = new Map<number, KeptMoment>();
+    /** Finding moments and the events just after them (stepping on from a finding is a restore). */
+    const findingMoments = new Set<number>();
+    /** Findings whose moments are kept: a run raising thousands keeps only its first ones. */
+    let findingsKept = 0;
+    let interval = 64;
+    let bytes = 0;
+    const size = (m: KeptMoment): number => m.snap.ram.frames.size * 4096;
+    const hook: MomentHook = {
+      wants: (event) => event % interval === 0 || findingMoments.has(event),
+      keep: (event, what, soc, isFinding) => {
+        let counted = false;
+        if (isFinding && findingsKept >= MAX_FINDING_MOMENTS) {
+          // Over the cap, a finding's moment re-executes; a keyframe or neighbour it lands on moves to it.
+          if (!moments.has(event)) return;
+        } else if (isFinding) {
+          findingsKept++;
+          counted = true;
+        }
+        const m = this.moment(event, what, soc);
+        const old = moments.get(event);
+        if (old) bytes -= size(old);
+        moments.set(event, m);
+        bytes += size(m);
+        if (counted) {
+          for (let i = 0; i <= MOMENT_NEIGHBOURS; i++) findingMoments.add(event + i);
+        }
+        // Over budget: keep every other keyframe (finding moments stay).
+        while (moments.size > MAX_KEYFRAMES + findingMoments.size || bytes > MAX_KEYFRAME_BYTES) {
+          interval *= 2;
+          for (const [e, k] of moments) {
+            if (e % interval === 0 || findingMoments.has(e)) continue;
+            moments.delete(e);
+            bytes -= size(k);
+          }
+          if (interval > 2 ** 40) break;
+        }
+      },
+    };
+    return { hook, moments };
   }
 
   /**
@@ -366,12 +438,21 @@ export class Session {
     this.soc = soc;
     this.callSite = () => undefined;
     this.testName = '';
-    if (special && 'moment' in special) {
-      const hook = special.moment;
+    // Moments: a re-execution keeps the asked ones, a user's run its keyframes and findings.
+    const recorded = special === null ? this.recorder() : null;
+    const hook = special && 'moment' in special ? special.moment : recorded?.hook;
+    if (hook) {
+      let last: TraceEvent | undefined;
+      // Not inside an exploration: its runs are rewound, their events and findings are not the run's.
       soc.trace.subscribe((e) => {
+        last = e;
         const n = soc.trace.mark();
-        if (n >= hook.from && n <= hook.to) hook.keep(n, e, soc);
+        if (!soc.hasExecutor() && hook.wants(n)) hook.keep(n, e, soc, false);
       });
+      soc.findings.onReport = (f) => {
+        const n = f.replay?.event ?? soc.trace.mark();
+        if (!soc.hasExecutor() && (recorded || hook.wants(n))) hook.keep(n, last, soc, true);
+      };
     }
     let testAbort: AbortController | undefined;
     let testIndex = -1;
@@ -436,6 +517,10 @@ export class Session {
         },
       },
     });
+    if (recorded) {
+      const key = JSON.stringify([loaded.file, loaded.text.length, seed, req.fileName, req.source]);
+      this.kept = { key, soc, moments: recorded.moments, ring: { events: soc.trace.events(), mark: soc.trace.mark() } };
+    }
     const result: ScriptRunResult = { runId, ...out, durationMs: Date.now() - started };
     emit({ type: 'run-end', runId, result });
     return result;

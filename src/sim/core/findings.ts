@@ -44,6 +44,8 @@ export class FindingLog implements FindingSink {
   private items: Finding[] = [];
   /** The script line of the call in progress ("file.ts:line:col"), when a script is running. */
   callSite: (() => string | undefined) | undefined;
+  /** Told of every finding once it is logged (time travel keeps the SoC as it was then). */
+  onReport: ((f: Finding) => void) | undefined;
 
   constructor(
     private readonly now: () => number,
@@ -53,7 +55,9 @@ export class FindingLog implements FindingSink {
   report(f: Omit<Finding, 'time' | 'replay'> & { time?: number }): void {
     const line = f.where?.line === undefined ? this.callSite?.() : undefined;
     const where = line === undefined ? f.where : { ...f.where, line };
-    this.items.push({ ...f, ...(where ? { where } : {}), time: f.time ?? this.now(), replay: this.replay() });
+    const finding: Finding = { ...f, ...(where ? { where } : {}), time: f.time ?? this.now(), replay: this.replay() };
+    this.items.push(finding);
+    this.onReport?.(finding);
   }
 
   list(): Finding[] {
