@@ -63,7 +63,7 @@ describe('time travel', () => {
     await row.click();
     await poll(() => page.getByTestId('moment-position').textContent()).toMatch(/event \d+/);
     const event = Number(/event (\d+)/.exec((await page.getByTestId('moment-position').textContent()) ?? '')![1]);
-    const openMs = Number(/(\d+) ms/.exec((await page.getByTestId('moment-ms').textContent()) ?? '')![1]);
+    const openMs = (await page.getByTestId('moment-ms').textContent())?.trim();
     // A finding opens right after the last trace event before it was raised: here the end of the
     // first unmap (line 10), the state the second one (line 11, marked by the finding) found.
     expect(await page.getByTestId('moment-site').textContent()).toMatch(/^script\.ts:1[01]:\d+$/);
@@ -94,7 +94,7 @@ describe('time travel', () => {
     await page.getByTestId('tab-pagetables').click();
     await page.getByTestId('pagetables-view').waitFor();
     await shot('2-page-tables-at-moment');
-    console.log(`time travel: run ${runMs} ms, ${event} events to the finding; opening its moment took ${openMs} ms (re-execution, under load)`);
+    console.log(`time travel: run ${runMs} ms, ${event} events to the finding; opening its moment took ${openMs} (under load)`);
   });
 
   it('steps by event: one on, one back, from the moments kept around it', async () => {
@@ -129,9 +129,9 @@ describe('time travel', () => {
     await shot('4-timeline-details');
     await page.getByTestId('timeline-open').click();
     await poll(() => page.getByTestId('moment-position').textContent()).toMatch(/event \d+/);
-    const ms = Number(/(\d+) ms/.exec((await page.getByTestId('moment-ms').textContent()) ?? '')![1]);
+    const ms = (await page.getByTestId('moment-ms').textContent())?.trim();
     const pos = await page.getByTestId('moment-position').textContent();
-    console.log(`time travel: opening a timeline event's moment (${pos} of ${total}) took ${ms} ms (re-execution, under load)`);
+    console.log(`time travel: opening a timeline event's moment (${pos} of ${total}) took ${ms} (under load)`);
   });
 
   it('raised no page errors', () => {
