@@ -1,3 +1,4 @@
+// soc: sun50i-h6
 // Allwinner H6 IOMMU bring-up by registers only: build the Directory Table and a Page Table in RAM
 // with CPU stores, clean them to memory (the walker is not cache-coherent), program TTB, interrupts,
 // permissions, flush, enable, then move data by DMA through the mappings and check it.

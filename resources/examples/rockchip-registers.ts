@@ -1,3 +1,4 @@
+// soc: rk3399
 /**
  * Bring up one Rockchip IOMMU of the RK3399 preset by registers only, the way the Linux driver's
  * rk_iommu_enable() does, then move data through it by DMA.

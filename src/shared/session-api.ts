@@ -188,6 +188,40 @@ export type ReplayToResult =
   /** The run never got to a replay: the script changed, the call is gone, the schedule does not fit. */
   | { ok: false; message: string };
 
+/**
+ * Open a moment of a run (time travel): the script runs again (same source, seed and config: the
+ * engine is deterministic, so this is the run the user saw) and the SoC is kept as it was right
+ * after its `event`-th trace event. Every view then shows that moment, until the next run.
+ */
+export interface MomentRequest {
+  source: string;
+  fileName: string;
+  seed?: number;
+  /** Per-test timeout (default 10 s). */
+  timeoutMs?: number;
+  /** Trace event sequence number (1 = the run's first event; TraceWindow.seq, Finding.replay.event). */
+  event: number;
+}
+
+export type MomentResult =
+  | {
+      ok: true;
+      /** The moment opened: the SoC is as it was right after this event. */
+      event: number;
+      /** Simulated time then, in cycles. */
+      time: number;
+      /** The event itself. */
+      what?: TraceEvent;
+      /** The script call in progress then ("file.ts:line:col"), when a script call was running. */
+      site?: string;
+      /** The test running then ('' while the script loads). */
+      test: string;
+      /** Whether this came from a checkpoint kept by an earlier open (no re-execution). */
+      cached: boolean;
+    }
+  /** The run ended before that event (the script changed, or the event is past its end). */
+  | { ok: false; message: string; events?: number };
+
 export interface SessionApi {
   /** Names of the presets shipped in resources/socs (e.g. 'sun50i-h6'). */
   listPresets(): Promise<string[]>;
@@ -207,6 +241,8 @@ export interface SessionApi {
   runScript(req: ScriptRunRequest): Promise<ScriptRunResult>;
   /** Replay an explorer failure up to a step (see ReplayRequest); the SoC stays at that step. */
   replayTo(req: ReplayRequest): Promise<ReplayToResult>;
+  /** Open a moment of a run (see MomentRequest); the SoC stays at that moment. */
+  openMoment(req: MomentRequest): Promise<MomentResult>;
   /** Stop the running script (the worker is restarted if it does not stop at once). */
   stopScript(): Promise<void>;
   /** The script API as a .d.ts (Monaco completion, --emit-types). */
@@ -312,6 +348,12 @@ const replayReq: Check = (v) => {
   );
 };
 
+const momentReq: Check = (v) => {
+  if (!runReq(v)) return false;
+  const e = (v as Record<string, unknown>).event;
+  return typeof e === 'number' && Number.isInteger(e) && e >= 1 && e <= Number.MAX_SAFE_INTEGER;
+};
+
 /** Argument shapes per method: what every transport checks before a call reaches the host. */
 export const SESSION_METHODS: Record<SessionMethod, Check[]> = {
   listPresets: [],
@@ -326,6 +368,7 @@ export const SESSION_METHODS: Record<SessionMethod, Check[]> = {
   readMemory: [addr, len, view],
   runScript: [runReq],
   replayTo: [replayReq],
+  openMoment: [momentReq],
   stopScript: [],
   scriptTypes: [],
   findings: [],

@@ -28,6 +28,8 @@ describe('Session', () => {
     const f = r.tests[0]!.findings.find((x) => x.kind === 'double-unmap')!;
     expect(f.where?.line).toMatch(/^unmap\.ts:5:\d+$/);
     expect(f.message).toMatch(/unmap\.ts:4:\d+/);
+    // The test fails on the untaken finding, blaming the line that raised it, not test(.
+    expect(r.tests[0]!.error?.line).toBe(5);
   });
 
   it('gives the same trace for the same config, script and seed', async () => {
@@ -83,5 +85,111 @@ describe('Session', () => {
     expect(bad).toMatchObject({ ok: false, message: expect.stringMatching(/ended before explore call 0 of test 7/) });
     const misfit = await s.replayTo({ source, fileName: 'p1.ts', seed: failing.seed, call: failing.call, schedule: [5], steps: 1 });
     expect(misfit).toMatchObject({ ok: false, message: expect.stringMatching(/schedule/) });
+  });
+});
+
+describe('Session.openMoment (time travel)', () => {
+  // Maps a page, DMAs through it, unmaps it twice (a finding), and DMAs again (a fault).
+  const source = [
+    "test('map, dma, double unmap, fault', async () => {",
+    '  const pa = await kernel.allocPages(2);',
+    "  const iova = await kernel.dma.mapSingle('ve', pa, 8192, 'bidirectional');",
+    "  await soc.device('ve').dma.write(iova, new Uint8Array(256).fill(0xa5));",
+    "  await kernel.dma.unmapSingle('ve', iova, 8192, 'bidirectional');",
+    "  await kernel.dma.unmapSingle('ve', iova, 8192, 'bidirectional');",
+    "  await soc.device('ve').dma.read(iova, 64);",
+    '});',
+  ].join('\n');
+  const fileName = 'moment.ts';
+
+  /** What every view reads, as one value: time, trace, findings, registers, memory and caches. */
+  function views(s: Session): unknown {
+    return {
+      time: s.simTime(),
+      trace: s.traceEvents(),
+      findings: s.findings(),
+      regs: s.readRegisters('iommu0'),
+      iommu: s.inspectIommu('iommu0'),
+      domains: s.domains(),
+      ram: Array.from(s.readMemory(0x4000_0000, 0x1000, 'ram')),
+    };
+  }
+
+  it('keeps the SoC as it was right after the asked event, the same as a fresh re-execution to it', async () => {
+    const { s } = session();
+    await s.runScript({ source, fileName }, 1);
+    const full = s.traceEvents();
+    // Odd: not one of the keyframes the run kept (every 64 events), so this open re-executes.
+    const k = Math.floor(full.length / 2) | 1;
+    expect(k).toBeGreaterThan(10);
+
+    const m = await s.openMoment({ source, fileName, event: k });
+    expect(m).toMatchObject({ ok: true, event: k, cached: false, time: full[k - 1]!.time, what: full[k - 1] });
+    expect(s.traceEvents()).toEqual(full.slice(0, k));
+    const at = views(s);
+
+    // A neighbour was kept on the way: opening it restores, without another run.
+    const next = await s.openMoment({ source, fileName, event: k + 1 });
+    expect(next).toMatchObject({ ok: true, event: k + 1, cached: true });
+    expect(s.traceEvents()).toEqual(full.slice(0, k + 1));
+    const back = await s.openMoment({ source, fileName, event: k });
+    expect(back).toMatchObject({ ok: true, cached: true });
+    expect(views(s)).toEqual(at);
+
+    // A fresh session, with nothing kept, re-executes to the same moment and sees the same SoC.
+    const fresh = session().s;
+    expect(await fresh.openMoment({ source, fileName, event: k })).toMatchObject({ ok: true, cached: false });
+    expect(views(fresh)).toEqual(at);
+  });
+
+  it('opens a finding at its moment from what the run kept, the same SoC a fresh re-execution reaches', async () => {
+    const { s } = session();
+    const r = await s.runScript({ source, fileName }, 1);
+    const f = r.tests[0]!.findings.find((x) => x.kind === 'double-unmap')!;
+    expect(f.replay?.event).toBeGreaterThan(0);
+    const m = await s.openMoment({ source, fileName, event: f.replay!.event! });
+    if (!m.ok) throw new Error(m.message);
+    // Kept by the run: the SoC as it was when the finding was raised, by the second unmap.
+    expect(m.cached).toBe(true);
+    expect(m.time).toBe(f.time);
+    expect(m.test).toBe('map, dma, double unmap, fault');
+    expect(m.site).toBe(f.where?.line);
+    const at = views(s);
+    // The events just after it were kept too: stepping on is a restore.
+    expect(await s.openMoment({ source, fileName, event: f.replay!.event! + 1 })).toMatchObject({ ok: true, cached: true });
+    const fresh = session().s;
+    expect(await fresh.openMoment({ source, fileName, event: f.replay!.event! })).toMatchObject({ ok: true, cached: false, time: f.time, site: f.where?.line });
+    expect(views(fresh)).toEqual(at);
+  });
+
+  it('keeps keyframes as the run goes: they open without re-execution, the same as a fresh one', async () => {
+    const { s } = session();
+    const source = [
+      "test('many transfers', async () => {",
+      '  const pa = await kernel.allocPages(1);',
+      "  const iova = await kernel.dma.mapSingle('ve', pa, 4096, 'bidirectional');",
+      "  for (let i = 0; i < 150; i++) await soc.device('ve').dma.write(iova + (i % 8) * 64, new Uint8Array(64).fill(i));",
+      '});',
+    ].join('\n');
+    await s.runScript({ source, fileName }, 1);
+    expect(s.traceEvents().length).toBeGreaterThan(64);
+    expect(await s.openMoment({ source, fileName, event: 64 })).toMatchObject({ ok: true, cached: true, event: 64 });
+    const at = views(s);
+    const fresh = session().s;
+    expect(await fresh.openMoment({ source, fileName, event: 64 })).toMatchObject({ ok: true, cached: false });
+    expect(views(fresh)).toEqual(at);
+    // After a re-execution elsewhere in the run, the run's keyframes still restore.
+    const odd = (s.traceEvents().length - 3) | 1;
+    expect(await s.openMoment({ source, fileName, event: odd })).toMatchObject({ ok: true, cached: false });
+    expect(await s.openMoment({ source, fileName, event: 64 })).toMatchObject({ ok: true, cached: true });
+    expect(views(s)).toEqual(at);
+  });
+
+  it('says so when the run never gets to the event', async () => {
+    const { s } = session();
+    await s.runScript({ source, fileName }, 1);
+    const n = s.traceEvents().length;
+    const m = await s.openMoment({ source, fileName, event: n + 1000 });
+    expect(m).toMatchObject({ ok: false, events: n });
   });
 });

@@ -9,7 +9,7 @@ import { parseConfig } from './config/validate';
 import type { SocConfig } from './config/types';
 import { scriptApiDts } from './script/api-types';
 import { runScript } from './script/run';
-import { Soc } from './soc';
+import { Soc, type SocSnapshot } from './soc';
 import { createSocBindings } from './soc-api';
 import { checkedApi } from './api-args';
 import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
@@ -31,6 +31,8 @@ import type {
   IovaMap,
   IovaWalk,
   LoadConfigResult,
+  MomentRequest,
+  MomentResult,
   PageOwnerInfo,
   PageTableQuery,
   PtTable,
@@ -61,6 +63,40 @@ export interface Heartbeat {
   test?: string;
 }
 
+/**
+ * A moment kept by an open: the SoC then, the findings archived by then, and what the result says.
+ * Opening one again (stepping back and forth) restores it without re-executing the script.
+ */
+interface KeptMoment {
+  snap: SocSnapshot;
+  archived: Finding[];
+  result: Extract<MomentResult, { ok: true }>;
+}
+
+/**
+ * Which moments a run keeps. A moment is the SoC right after a trace event, or, when findings are
+ * raised before the next event, as it was at the last of them: both ways of reaching a moment (a
+ * run that keeps it, a re-execution to it) apply this one rule, so they agree.
+ */
+interface MomentHook {
+  wants(event: number): boolean;
+  /** what: the event; finding: a finding was raised since it (the moment moves to then). */
+  keep(event: number, what: TraceEvent | undefined, soc: Soc, finding: boolean): void;
+}
+
+/**
+ * Events kept on each side of an opened moment: stepping by event within them is a restore. Each
+ * costs a copy of the RAM the run touched.
+ */
+const MOMENT_NEIGHBOURS = 8;
+/**
+ * Keyframes a run keeps as it goes (every `interval` events, the interval doubling to stay within
+ * the count and the bytes), and the moment of every finding: those open without re-execution.
+ */
+const MAX_KEYFRAMES = 128;
+const MAX_KEYFRAME_BYTES = 192 * 1024 * 1024;
+const MAX_FINDING_MOMENTS = 64;
+
 const DEFAULT_SEED = 1;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -69,6 +105,11 @@ export class Session {
   private soc: Soc | null = null;
   /** Findings that tests left untaken, kept for the findings view after the run. */
   private archived: Finding[] = [];
+  /** The script call in progress ("file.ts:line:col"), while a script runs. */
+  private callSite: () => string | undefined = () => undefined;
+  private testName = '';
+  /** Moments kept by openMoment for the run they belong to (key: run + SoC they restore into). */
+  private kept: { key: string; soc: Soc; moments: Map<number, KeptMoment>; ring: { events: TraceEvent[]; mark: number } } | null = null;
 
   constructor(private readonly opts: SessionOptions) {}
 
@@ -182,7 +223,10 @@ export class Session {
   }
 
   traceWindow(from: number, to: number, limit: number): TraceWindow {
-    return traceWindow(this.soc?.trace.events() ?? [], from, to, limit);
+    const trace = this.soc?.trace;
+    if (!trace) return traceWindow([], from, to, limit);
+    const all = trace.events();
+    return traceWindow(all, from, to, limit, trace.mark() - all.length + 1);
   }
 
   perfettoTrace(): string {
@@ -272,16 +316,127 @@ export class Session {
   }
 
   /**
+   * Time travel (MomentRequest): run the script again, deterministically, and keep the SoC as it was
+   * right after the asked event, and around it (MOMENT_NEIGHBOURS each side), so that stepping by
+   * event nearby is a restore rather than another run. Quiet, like replayTo.
+   */
+  async openMoment(req: MomentRequest): Promise<MomentResult> {
+    if (!this.loaded) return { ok: false, message: 'no SoC config is loaded' };
+    const seed = req.seed ?? this.loaded.config.seed ?? DEFAULT_SEED;
+    const key = JSON.stringify([this.loaded.file, this.loaded.text.length, seed, req.fileName, req.source]);
+    const kept = this.kept?.key === key ? this.kept.moments.get(req.event) : undefined;
+    if (kept && this.soc && this.kept) {
+      // A snapshot holds only the trace's mark: the ring of the furthest run is put back first.
+      // A snapshot with a kernel needs one booted to restore into.
+      if (kept.snap.kernel) void this.soc.kernel;
+      this.soc.trace.reload(this.kept.ring.events, this.kept.ring.mark);
+      this.soc.restore(kept.snap);
+      this.archived = kept.archived.slice();
+      return { ...kept.result, cached: true };
+    }
+    const moments = new Map<number, KeptMoment>();
+    const stop = new AbortController();
+    const from = Math.max(1, req.event - MOMENT_NEIGHBOURS);
+    const to = req.event + MOMENT_NEIGHBOURS;
+    const hook: MomentHook = {
+      // to + 1 only to stop there.
+      wants: (event) => event >= from && event <= to + 1,
+      keep: (event, what, soc) => {
+        moments.set(event, this.moment(event, what, soc));
+        // Past the last event kept: the run stops at the next one (findings of `to` are kept first).
+        if (event > to) stop.abort();
+      },
+    };
+    const run = await this.execute(req, 0, { moment: hook, signal: stop.signal });
+    moments.delete(to + 1);
+    const soc = this.soc;
+    const at = moments.get(req.event);
+    if (!at || !soc) {
+      const why = run.error?.message ?? run.tests.find((t) => t.error)?.error?.message;
+      const events = soc?.trace.mark() ?? 0;
+      return { ok: false, events, message: `the run has ${events} event(s), so event ${req.event} never happens${why ? ` (${why})` : ''}` };
+    }
+    // The run's own keyframes stay usable (they restore into this SoC as well); the ring is the
+    // longer of the two runs' (the same events, deterministically).
+    const earlier = this.kept?.key === key ? this.kept : null;
+    const all = new Map([...(earlier?.moments ?? []), ...moments]);
+    const ring = earlier && earlier.ring.mark >= soc.trace.mark() ? earlier.ring : { events: soc.trace.events(), mark: soc.trace.mark() };
+    this.kept = { key, soc, moments: all, ring };
+    soc.restore(at.snap);
+    this.archived = at.archived.slice();
+    return at.result;
+  }
+
+  /** The SoC now, as a kept moment of `event`. */
+  private moment(event: number, what: TraceEvent | undefined, soc: Soc): KeptMoment {
+    const site = this.callSite();
+    const result: KeptMoment['result'] = { ok: true, event, time: soc.clock.now(), test: this.testName, cached: false, ...(what ? { what } : {}), ...(site ? { site } : {}) };
+    return { snap: soc.snapshot(), archived: this.archived.slice(), result };
+  }
+
+  /**
+   * A user's run keeps keyframes as it goes and the moment of each finding (MAX_* bound them), so
+   * opening those is a restore. Returns the hook and what it kept.
+   */
+  private recorder(): { hook: MomentHook; moments: Map<number, KeptMoment> } {
+    const moments = new Map<number, KeptMoment>();
+    /** Finding moments and the events just after them (stepping on from a finding is a restore). */
+    const findingMoments = new Set<number>();
+    /** Findings whose moments are kept: a run raising thousands keeps only its first ones. */
+    let findingsKept = 0;
+    let interval = 64;
+    let bytes = 0;
+    const size = (m: KeptMoment): number => m.snap.ram.frames.size * 4096;
+    const hook: MomentHook = {
+      wants: (event) => event % interval === 0 || findingMoments.has(event),
+      keep: (event, what, soc, isFinding) => {
+        let counted = false;
+        if (isFinding && findingsKept >= MAX_FINDING_MOMENTS) {
+          // Over the cap, a finding's moment re-executes; a keyframe or neighbour it lands on moves to it.
+          if (!moments.has(event)) return;
+        } else if (isFinding) {
+          findingsKept++;
+          counted = true;
+        }
+        const m = this.moment(event, what, soc);
+        const old = moments.get(event);
+        if (old) bytes -= size(old);
+        moments.set(event, m);
+        bytes += size(m);
+        if (counted) {
+          for (let i = 0; i <= MOMENT_NEIGHBOURS; i++) findingMoments.add(event + i);
+        }
+        // Over budget: keep every other keyframe (finding moments stay).
+        while (moments.size > MAX_KEYFRAMES + findingMoments.size || bytes > MAX_KEYFRAME_BYTES) {
+          interval *= 2;
+          for (const [e, k] of moments) {
+            if (e % interval === 0 || findingMoments.has(e)) continue;
+            moments.delete(e);
+            bytes -= size(k);
+          }
+          if (interval > 2 ** 40) break;
+        }
+      },
+    };
+    return { hook, moments };
+  }
+
+  /**
    * Run a script on a fresh SoC. special: serve an explore call (a helper worker), or replay one
    * (replayTo: events are not emitted, and the signal ends the run at the replayed step).
    */
   private async execute(
     req: ScriptRunRequest,
     runId: number,
-    special: { serve: NonNullable<ExploreBindingOptions['serve']> } | { replayAt: NonNullable<ExploreBindingOptions['replayAt']>; signal: AbortSignal } | null,
+    special:
+      | { serve: NonNullable<ExploreBindingOptions['serve']> }
+      | { replayAt: NonNullable<ExploreBindingOptions['replayAt']>; signal: AbortSignal }
+      | { moment: MomentHook; signal: AbortSignal }
+      | null,
   ): Promise<ScriptRunResult> {
     const started = Date.now();
-    const emit = special && 'replayAt' in special ? () => undefined : (e: SessionEvent) => this.opts.emit(e);
+    const quiet = special !== null && ('replayAt' in special || 'moment' in special);
+    const emit = quiet ? () => undefined : (e: SessionEvent) => this.opts.emit(e);
     const fail = (message: string): ScriptRunResult => {
       const result: ScriptRunResult = { runId, ok: false, tests: [], error: { message, file: req.fileName }, durationMs: Date.now() - started };
       emit({ type: 'run-end', runId, result });
@@ -293,6 +448,24 @@ export class Session {
     const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const soc = new Soc(this.loaded.config, seed);
     this.soc = soc;
+    this.callSite = () => undefined;
+    this.testName = '';
+    // Moments: a re-execution keeps the asked ones, a user's run its keyframes and findings.
+    const recorded = special === null ? this.recorder() : null;
+    const hook = special && 'moment' in special ? special.moment : recorded?.hook;
+    if (hook) {
+      let last: TraceEvent | undefined;
+      // Not inside an exploration: its runs are rewound, their events and findings are not the run's.
+      soc.trace.subscribe((e) => {
+        last = e;
+        const n = soc.trace.mark();
+        if (!soc.hasExecutor() && hook.wants(n)) hook.keep(n, e, soc, false);
+      });
+      soc.findings.onReport = (f) => {
+        const n = f.replay?.event ?? soc.trace.mark();
+        if (!soc.hasExecutor() && (recorded || hook.wants(n))) hook.keep(n, last, soc, true);
+      };
+    }
     let testAbort: AbortController | undefined;
     let testIndex = -1;
     let testName = '';
@@ -315,7 +488,10 @@ export class Session {
       fileName: req.fileName,
       timeoutMs,
       mayYield: () => !soc.hasExecutor(),
-      onCallSite: (site) => soc.setCallSite(site),
+      onCallSite: (site) => {
+        this.callSite = site;
+        soc.setCallSite(site);
+      },
       bindings: {
         soc: checkedApi('soc', createSocBindings(soc)),
         kernel: checkedApi('kernel', soc.kernel.api),
@@ -332,7 +508,9 @@ export class Session {
           // A test's explorations end with it (its timeout, or the run being stopped).
           signal: () => testAbort?.signal,
           testIndex: () => testIndex,
-          ...(special && 'serve' in special ? { serve: special.serve } : { ...(parallel ? { parallel } : {}), ...(special ? { replayAt: special.replayAt } : {}), ...sharding }),
+          ...(special && 'serve' in special
+            ? { serve: special.serve }
+            : { ...(parallel ? { parallel } : {}), ...(special && 'replayAt' in special ? { replayAt: special.replayAt } : {}), ...sharding }),
         }),
       },
       ...(special && 'signal' in special ? { signal: special.signal } : {}),
@@ -346,6 +524,7 @@ export class Session {
           testIndex++;
           testName = t.fullName;
           testTimeoutMs = t.timeoutMs;
+          this.testName = t.fullName;
           testAbort = new AbortController();
           this.opts.heartbeat({ runId, budgetMs: t.timeoutMs, test: t.fullName });
           this.archived.push(...soc.findings.take());
@@ -358,6 +537,10 @@ export class Session {
         },
       },
     });
+    if (recorded) {
+      const key = JSON.stringify([loaded.file, loaded.text.length, seed, req.fileName, req.source]);
+      this.kept = { key, soc, moments: recorded.moments, ring: { events: soc.trace.events(), mark: soc.trace.mark() } };
+    }
     const result: ScriptRunResult = { runId, ...out, durationMs: Date.now() - started, ...(req.shard ? { shardCalls } : {}) };
     emit({ type: 'run-end', runId, result });
     return result;

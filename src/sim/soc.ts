@@ -125,7 +125,7 @@ export class Soc {
     this.rng = new Rng(seed);
     this.findings = new FindingLog(
       () => this.clock.now(),
-      () => ({ seed: this.seed }),
+      () => ({ seed: this.seed, event: this.trace.mark() }),
     );
     this.irqs = new IrqLines(this.clock, this.trace);
     this.ctx = {

@@ -194,13 +194,16 @@ describe('the console (web mode)', () => {
     expect(json.traceEvents.some((e) => e.ph === 'i' && e.cat === 'fault')).toBe(true);
   });
 
-  it('lists findings; selecting one opens the timeline at its moment', async () => {
+  it('lists findings; selecting one opens its moment in place, its Timeline button the timeline at it', async () => {
     const { page } = rig;
     await tab('findings');
     const fault = page.locator('[data-testid=finding-row][data-kind=fault]').first();
     await fault.waitFor();
     await shot('7-findings');
     await fault.click();
+    await poll(() => page.getByTestId('moment-position').textContent()).toMatch(/event \d+/);
+    expect(await fault.getAttribute('data-selected')).toBe('true');
+    await fault.getByTestId('finding-timeline').click();
     await page.getByTestId('timeline-view').waitFor();
     expect(await page.getByTestId('timeline-view').getAttribute('data-marker')).toMatch(/^\d+$/);
   });

@@ -53,6 +53,9 @@ describe('findings and replay (web mode)', () => {
     const row = page.locator('[data-testid=finding-row][data-kind=double-unmap]').first();
     await row.waitFor();
     await row.click();
+    // Selecting keeps the list in place; the row's Timeline button opens the timeline at it.
+    expect(await activeTab()).toBe('tab-findings');
+    await row.getByTestId('finding-timeline').click();
     expect(await activeTab()).toBe('tab-timeline');
     const view = page.getByTestId('timeline-view');
     await view.waitFor();
@@ -108,7 +111,9 @@ describe('findings and replay (web mode)', () => {
       await page.keyboard.press('F10');
       await poll(position).toMatch(new RegExp(`step ${i} / 8`));
     }
-    expect(await page.getByTestId('replay-current').textContent()).toMatch(/thread 0 · mmio-write/);
+    // The step names the register it wrote (register DSL metadata), and the legend says who each thread is.
+    await poll(() => page.getByTestId('replay-current').textContent()).toMatch(/thread 0 · mmio-write vopb_mmu\.[A-Z_]+ \(0x[0-9a-f]+\)/);
+    expect(await page.getByTestId('replay-legend').textContent()).toMatch(/1 .*vopb.*dma-beat/);
     await shot('4-step3');
 
     // Two more with the button: the DMA thread's first beat walks and fills the TLB.

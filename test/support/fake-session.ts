@@ -2,7 +2,7 @@
  * A small in-memory stand-in for the session host, for transport tests that must not depend on
  * the engine: it records calls and emits events on demand.
  */
-import type { BlockMeta, IovaMap, IovaWalk, PtTable, ReplayRequest, ReplayToResult, ScriptRunResult, SessionEvent, WalkCacheEntry } from '../../src/shared/session-api';
+import type { BlockMeta, IovaMap, IovaWalk, MomentRequest, MomentResult, PtTable, ReplayRequest, ReplayToResult, ScriptRunResult, SessionEvent, WalkCacheEntry } from '../../src/shared/session-api';
 import type { WebSession } from '../../src/main/web/server';
 
 const IOMMU_META: BlockMeta = {
@@ -80,6 +80,10 @@ export class FakeSession implements WebSession {
     this.record('replayTo', req);
     return { ok: false, message: 'fake' };
   }
+  async openMoment(req: MomentRequest): Promise<MomentResult> {
+    this.record('openMoment', req);
+    return { ok: false, message: 'fake' };
+  }
   async stopScript() {}
   async scriptTypes() {
     return 'declare const soc: unknown;';
@@ -115,7 +119,7 @@ export class FakeSession implements WebSession {
     return { name: iommu, model: 'sun50i-h6', powered: true, now: 0, stats: { hits: 0, misses: 0, walks: 0, faults: 0 }, tlb: [], walkCache: [] };
   }
   async traceWindow() {
-    return { events: [], total: 0, extent: null };
+    return { events: [], seq: [], total: 0, extent: null };
   }
   async perfettoTrace() {
     return '{"traceEvents":[]}';

@@ -9,6 +9,8 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type {
   LoadConfigResult,
+  MomentRequest,
+  MomentResult,
   PageTableQuery,
   ReplayRequest,
   ReplayToResult,
@@ -397,6 +399,20 @@ export class SessionHost implements SessionApi {
       // A replay runs as run 0 in the worker, so its heartbeats are run 0's.
       const id = this.watches.has(0) ? this.nextLoadId-- : 0;
       return await this.watched(id, timeoutMs, (api) => api.replayTo({ ...req, timeoutMs }) as Promise<ReplayToResult>, watch);
+    } catch (err) {
+      if (!(err instanceof WorkerGone)) throw err;
+      return { ok: false, message: goneMessage(err, watch) };
+    }
+  }
+
+  /** A moment is opened by running the script again, so the same watchdog guards it. */
+  async openMoment(req: MomentRequest): Promise<MomentResult> {
+    const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
+    const watch = this.newWatch(timeoutMs);
+    try {
+      // Like a replay, an open runs the script as run 0 in the worker.
+      const id = this.watches.has(0) ? this.nextLoadId-- : 0;
+      return await this.watched(id, timeoutMs, (api) => api.openMoment({ ...req, timeoutMs }) as Promise<MomentResult>, watch);
     } catch (err) {
       if (!(err instanceof WorkerGone)) throw err;
       return { ok: false, message: goneMessage(err, watch) };

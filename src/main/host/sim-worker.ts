@@ -32,6 +32,7 @@ const api: WorkerApi = {
     return t.ok ? null : t.error;
   },
   replayTo: async (req) => session.replayTo(req),
+  openMoment: async (req) => session.openMoment(req),
   scriptTypes: async () => session.scriptTypes(),
   findings: async () => session.findings(),
   tlb: async (name) => session.tlb(name),

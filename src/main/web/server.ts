@@ -17,6 +17,7 @@ import {
   type SessionMethod,
 } from '../../shared/session-api';
 import { CSP } from './csp';
+import { cacheControl, gzipped, wantsGzip } from './static-cache';
 
 /** What the web server needs from the host: the session API plus its event stream. */
 export interface WebSession extends SessionApi {
@@ -266,21 +267,29 @@ async function serveStatic(root: string, req: IncomingMessage, res: ServerRespon
   // Never serve outside the renderer folder, whatever the path says.
   if (!file.startsWith(root + sep)) return plain(res, 403, 'forbidden');
   let size: number;
+  let mtimeMs: number;
   try {
     const st = await stat(file);
     if (!st.isFile()) return plain(res, 404, 'not found');
     size = st.size;
+    mtimeMs = st.mtimeMs;
   } catch {
     return plain(res, 404, 'not found');
   }
-  res.writeHead(200, {
+  const headers = {
     'Content-Type': mimeOf(file),
-    'Content-Length': size,
     'Content-Security-Policy': CSP,
     'X-Frame-Options': 'DENY',
     'X-Content-Type-Options': 'nosniff',
-    'Cache-Control': 'no-cache',
-  });
+    'Cache-Control': cacheControl(path),
+    Vary: 'Accept-Encoding',
+  };
+  if (wantsGzip(req.headers['accept-encoding'], file)) {
+    const body = await gzipped(file, mtimeMs);
+    res.writeHead(200, { ...headers, 'Content-Encoding': 'gzip', 'Content-Length': body.length });
+    return void res.end(req.method === 'HEAD' ? undefined : body);
+  }
+  res.writeHead(200, { ...headers, 'Content-Length': size });
   if (req.method === 'HEAD') return void res.end();
   createReadStream(file).pipe(res);
 }

@@ -21,8 +21,10 @@ const MIN_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 4000;
 
 /**
- * The session API over the web server's WebSocket (/api). Calls made while the socket is down wait
- * for the next connection; calls in flight when it drops fail, because the host may have run them.
+ * The session API over the web server's WebSocket (/api). Calls made before the first connection
+ * wait for it; calls made while a lost connection is being re-established fail at once (the host
+ * that comes back may be a new one, with no SoC loaded: queued work must not run against it), and
+ * calls in flight when it drops fail, because the host may have run them.
  * The views watch the connection state to resynchronise after a reconnect (the host may be new).
  */
 export function createWsClient(url: string, onState: (s: ConnectionState) => void): SocApi {
@@ -63,8 +65,11 @@ export function createWsClient(url: string, onState: (s: ConnectionState) => voi
     };
   };
 
-  const whenOpen = (): Promise<WebSocket> =>
-    current ? Promise.resolve(current) : new Promise((resolve) => waiters.push(resolve));
+  const whenOpen = (): Promise<WebSocket> => {
+    if (current) return Promise.resolve(current);
+    if (everConnected) return Promise.reject(new Error('not connected to the session host (reconnecting)'));
+    return new Promise((resolve) => waiters.push(resolve));
+  };
 
   const onMessage = (text: string): void => {
     const msg = decodeJson(text) as RpcResponse | RpcPush;

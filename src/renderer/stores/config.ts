@@ -49,10 +49,21 @@ export const useConfigStore = defineStore('config', () => {
   /** Fill the editor with the config the SoC was built from. */
   async function pull(): Promise<void> {
     const c = await api.configText();
+    errors.value = [];
     if (!c) return;
     text.value = c.text;
     file.value = c.file.split('/').pop() ?? c.file;
     dirty.value = false;
+  }
+
+  /**
+   * The SoC was replaced: errors of an older attempt no longer apply, and an editor with no
+   * unsaved edits follows the config the SoC now runs.
+   */
+  async function socChanged(): Promise<void> {
+    if (errors.value.length) status.value = '';
+    errors.value = [];
+    if (!dirty.value && text.value) await pull();
   }
 
   function edit(t: string): void {
@@ -179,5 +190,5 @@ export const useConfigStore = defineStore('config', () => {
     status.value = `session ${name} loaded`;
   }
 
-  return { text, file, errors, status, recent, dirty, pull, edit, open, openDialog, apply, save, saveSession, openSessionDialog, loadSession };
+  return { text, file, errors, status, recent, dirty, pull, socChanged, edit, open, openDialog, apply, save, saveSession, openSessionDialog, loadSession };
 });

@@ -2,6 +2,7 @@ import { defineStore } from 'pinia';
 import { computed, shallowRef } from 'vue';
 import type { Finding } from '../../shared/session-api';
 import { api } from '../api/client';
+import { useMomentStore } from './moment';
 
 /** Findings of the current SoC (the last run's, taken ones excepted), refreshed with the views. */
 export const useFindingsStore = defineStore('findings', () => {
@@ -10,12 +11,22 @@ export const useFindingsStore = defineStore('findings', () => {
   const errors = computed(() => list.value.filter((f) => f.severity === 'error').length);
 
   async function refresh(): Promise<void> {
-    list.value = await api.findings();
-    if (selected.value && !list.value.includes(selected.value)) selected.value = null;
+    // At a moment the SoC holds only the findings raised by then; the list stays the run's, so a
+    // finding opened stays in place (the view marks the ones not raised yet).
+    if (useMomentStore().active) return;
+    const next = await api.findings();
+    list.value = next;
+    const sel = selected.value;
+    if (sel) selected.value = next.find((f) => findingKey(f) === findingKey(sel)) ?? null;
   }
 
   return { list, selected, errors, refresh };
 });
+
+/** Identity of a finding across refreshes (each refresh brings new objects). */
+export function findingKey(f: Finding): string {
+  return `${f.time}|${f.kind}|${f.replay?.event ?? ''}|${f.message}`;
+}
 
 /**
  * Where in the script a finding points: `where.line` is the call site "file.ts:line:col" of the

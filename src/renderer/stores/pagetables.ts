@@ -75,6 +75,14 @@ export const usePageTablesStore = defineStore('pagetables', () => {
     selected.value = null;
   }
 
+  /** The SoC was replaced: its domains, tables and walk are gone with it. */
+  function reset(): void {
+    domains.value = [];
+    select(null);
+    walkInput.value = '';
+    error.value = null;
+  }
+
   /** Open or close a table entry's next-level table. */
   async function toggle(e: PtEntry): Promise<void> {
     const next = e.next;
@@ -126,5 +134,5 @@ export const usePageTablesStore = defineStore('pagetables', () => {
     }
   }
 
-  return { domains, domainId, domain, showInvalid, expanded, tables, map, walkInput, walk, selected, error, rows, refresh, select, toggle, runWalk };
+  return { domains, domainId, domain, showInvalid, expanded, tables, map, walkInput, walk, selected, error, rows, refresh, select, reset, toggle, runWalk };
 });

@@ -3,6 +3,9 @@ import { computed, ref, shallowRef } from 'vue';
 import type { ExploreCall, ReplayStep, ReplayToResult, SessionEvent } from '../../shared/session-api';
 import { api } from '../api/client';
 import { requestRefresh } from '../util/refresh';
+import { useMomentStore } from './moment';
+import { useNamesStore } from './names';
+import { usePageTablesStore } from './pagetables';
 import { useScriptStore } from './script';
 import { useTimelineStore } from './timeline';
 
@@ -76,6 +79,11 @@ export const useReplayStore = defineStore('replay', () => {
   async function start(f: ExplorerFailure): Promise<void> {
     // The run still going on owns the worker's SoC; its failures can be replayed once it ends.
     if (useScriptStore().running) return;
+    useMomentStore().close();
+    // The views follow the replay: page owners are re-read, and the page-table view picks the
+    // domain the replayed run makes live rather than staying on the one picked before.
+    useNamesStore().reset();
+    usePageTablesStore().reset();
     failure.value = f;
     state.value = null;
     error.value = null;
@@ -122,11 +130,47 @@ export const useReplayStore = defineStore('replay', () => {
     wanted.value = 0;
   }
 
-  return { failures, failure, state, busy, error, wanted, active, runStarted, onEvent, failureOf, start, goTo, step, toEnd, stop };
+  /** The SoC was replaced: the last run's failures were found on the old one. */
+  function socChanged(): void {
+    run = null;
+    failures.value = [];
+    stop();
+  }
+
+  return { failures, failure, state, busy, error, wanted, active, runStarted, socChanged, onEvent, failureOf, start, goTo, step, toEnd, stop };
 });
 
-/** A step in words: which thread, what kind of access, what it touched. */
-export function describeStep(s: ReplayStep): string {
-  const what = s.pa !== undefined ? ` 0x${s.pa.toString(16)}` : '';
+/** Names an address: an MMIO register, or the owner of a RAM page (stores/names.ts). */
+export interface AddressNamer {
+  register(pa: number): string | null;
+  owner(pa: number): string | null;
+}
+
+/**
+ * A step in words: which thread, what it did to what, by name where the hardware has one
+ * ("mmio-write iommu0.TLB_FLUSH", "mem-write 0x4000a010 (page table, domain 2, level 2)").
+ */
+export function describeStep(s: ReplayStep, names?: AddressNamer): string {
+  let what = '';
+  if (s.pa !== undefined) {
+    const hex = `0x${s.pa.toString(16)}`;
+    const isMmio = s.kind === 'mmio-read' || s.kind === 'mmio-write';
+    const name = names ? (isMmio ? names.register(s.pa) : names.owner(s.pa)) : null;
+    what = name ? (isMmio ? ` ${name} (${hex})` : ` ${hex} (${name})`) : ` ${hex}`;
+  }
   return `thread ${s.thread} · ${s.kind}${what}${s.who ? ` · ${s.who}` : ''}`;
+}
+
+/** What each thread of a replay is, from what its steps do: "thread 0: cpu0 — mmio-write, mem-write". */
+export function threadLegend(steps: readonly ReplayStep[]): { thread: number; text: string }[] {
+  const by = new Map<number, { who: Set<string>; kinds: Set<string> }>();
+  for (const s of steps) {
+    const t = by.get(s.thread) ?? { who: new Set<string>(), kinds: new Set<string>() };
+    if (s.who) t.who.add(s.who);
+    t.kinds.add(s.kind);
+    by.set(s.thread, t);
+  }
+  return [...by]
+    .sort(([a], [b]) => a - b)
+    .map(([thread, t]) => ({ thread, text: `${[...t.who].join(', ') || 'thread'} — ${[...t.kinds].join(', ')}` }));
 }

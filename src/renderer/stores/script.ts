@@ -1,8 +1,10 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { ScriptError, ScriptRunResult, SessionEvent, TestResult } from '../../shared/session-api';
-import { api } from '../api/client';
+import { api, connection } from '../api/client';
+import { useMomentStore } from './moment';
 import { useReplayStore } from './replay';
+import { useTimelineStore } from './timeline';
 
 export const SCRIPT_FILE = 'script.ts';
 const STORAGE_KEY = 'soc-console.script';
@@ -15,6 +17,23 @@ test('the IOMMU is present', async () => {
   expect(iommus.length).toBeGreaterThan(0);
 });
 `;
+
+/** An example opened from the Examples menu: what it replaced, and the preset it is written for. */
+export interface OpenedExample {
+  file: string;
+  /** The `// soc:` header's preset, or null. */
+  soc: string | null;
+  /** The editor's text before, to restore. */
+  previous: string;
+}
+
+/** A type error or warning the editor's TypeScript service reports. */
+export interface Problem {
+  line: number;
+  column: number;
+  message: string;
+  severity: 'error' | 'warning';
+}
 
 export interface OutputLine {
   stream: 'log' | 'error';
@@ -47,6 +66,15 @@ export const useScriptStore = defineStore('script', () => {
   const result = shallowRef<ScriptRunResult | null>(null);
   const runError = shallowRef<ScriptError | null>(null);
   const reveal = ref<RevealRequest | null>(null);
+  const example = shallowRef<OpenedExample | null>(null);
+  /** The editor's type errors and warnings, kept current as the script is edited. */
+  const problems = shallowRef<Problem[]>([]);
+  /** Type errors the script had when it was last run (Run warns, and runs: the engine strips types). */
+  const ranWithTypeErrors = ref(0);
+  /** The exploration in progress (the engine reports its runs as it goes), or null. */
+  const exploring = shallowRef<{ runs: number; estimated: number; failures: number } | null>(null);
+  /** No script was ever kept here: the first-run panel shows. */
+  const firstRun = ref(localStorage.getItem(STORAGE_KEY) === null);
   let revealSeq = 0;
 
   // Write-through on every edit: a reload (or a crash of the window) must keep unsaved work.
@@ -64,10 +92,21 @@ export const useScriptStore = defineStore('script', () => {
     return errs.filter((e) => e.file === SCRIPT_FILE && e.line !== undefined);
   });
 
+  /** Why Run is refused now (shown as a banner), or null. */
+  const refused = ref<string | null>(null);
+
   async function run(): Promise<ScriptRunResult | null> {
     // A replay step is a run in the same worker: the two must not build SoCs over each other.
-    if (running.value || useReplayStore().busy) return null;
+    if (running.value || useReplayStore().busy || useMomentStore().busy) return null;
+    if (connection.value !== 'connected') {
+      // Queued, the run would reach a restarted host with no SoC loaded: refuse it plainly.
+      refused.value = 'Not connected to the session host: Run is refused until the connection is back.';
+      return null;
+    }
+    refused.value = null;
+    ranWithTypeErrors.value = problems.value.filter((p) => p.severity === 'error').length;
     running.value = true;
+    firstRun.value = false;
     startedAt.value = performance.now();
     elapsedMs.value = 0;
     ticker = setInterval(() => (elapsedMs.value = performance.now() - startedAt.value), 100);
@@ -77,7 +116,11 @@ export const useScriptStore = defineStore('script', () => {
     tests.value = [];
     result.value = null;
     runError.value = null;
+    exploring.value = null;
     useReplayStore().runStarted(source.value, SCRIPT_FILE);
+    useMomentStore().runStarted(source.value, SCRIPT_FILE);
+    // The timeline follows the new run instead of keeping a window of the old one.
+    useTimelineStore().fit();
     try {
       const r = await api.runScript({ source: source.value, fileName: SCRIPT_FILE });
       finish(r);
@@ -86,6 +129,7 @@ export const useScriptStore = defineStore('script', () => {
       runError.value = { message: e instanceof Error ? e.message : String(e), file: SCRIPT_FILE };
       return null;
     } finally {
+      exploring.value = null;
       clearInterval(ticker);
       elapsedMs.value = performance.now() - startedAt.value;
       flushOutput();
@@ -95,6 +139,18 @@ export const useScriptStore = defineStore('script', () => {
 
   async function stop(): Promise<void> {
     await api.stopScript();
+  }
+
+  /** The SoC was replaced: the last run's output and results were the old SoC's. */
+  function socChanged(): void {
+    if (running.value) return;
+    output.value = [];
+    pending = [];
+    dropped.value = 0;
+    tests.value = [];
+    result.value = null;
+    runError.value = null;
+    elapsedMs.value = 0;
   }
 
   function finish(r: ScriptRunResult): void {
@@ -121,8 +177,25 @@ export const useScriptStore = defineStore('script', () => {
         flushQueued = true;
         requestAnimationFrame(flushOutput);
       }
+    } else if (e.type === 'explore-progress' && running.value) {
+      exploring.value = e.done ? null : { runs: e.runs, estimated: e.estimated, failures: e.failures };
     } else if (e.type === 'test' && running.value) tests.value = [...tests.value, e.result];
     else if (e.type === 'run-end') finish(e.result);
+  }
+
+  /** Put an example into the editor, keeping the text it replaces for restoreExample(). */
+  function openExample(file: string, text: string, soc: string | null): void {
+    const previous = example.value?.previous ?? source.value;
+    source.value = text;
+    example.value = { file, soc, previous };
+    firstRun.value = false;
+  }
+
+  /** Back to the text the example replaced. */
+  function restoreExample(): void {
+    if (!example.value) return;
+    source.value = example.value.previous;
+    example.value = null;
   }
 
   /** Reveal a script location ("file.ts:line:col" sites of findings included) with a message. */
@@ -131,5 +204,5 @@ export const useScriptStore = defineStore('script', () => {
     reveal.value = { line: err.line, column: err.column ?? 1, message: err.message, seq: ++revealSeq };
   }
 
-  return { source, running, startedAt, elapsedMs, output, dropped, tests, result, runError, reveal, summary, locatedErrors, run, stop, onEvent, revealError };
+  return { source, running, startedAt, elapsedMs, output, dropped, tests, result, runError, refused, reveal, example, firstRun, exploring, problems, ranWithTypeErrors, summary, locatedErrors, run, stop, socChanged, onEvent, revealError, openExample, restoreExample };
 });

@@ -35,15 +35,26 @@ export const useSessionStore = defineStore('session', () => {
   const values = shallowRef<RegisterValue[]>([]);
   /** Values before the last refresh, for change highlighting. */
   const previous = shallowRef(new Map<string, number | null>());
+  /** The block `meta` and `values` describe: a view never pairs one block's layout with another's. */
+  const shownBlock = ref<string | null>(null);
   const error = ref<string | null>(null);
-  // Responses for an older selection must not overwrite a newer one.
+  /** The first load from the host finished (until then the console shows a loading indicator). */
+  const ready = ref(false);
+  /**
+   * Bumped whenever the SoC is replaced (a preset or config loaded here or in another window, a
+   * restarted host reloaded): views drop what they kept of the old SoC when it changes.
+   */
+  const generation = ref(0);
+  // Every read of the selected block fetches layout and values together, and only the newest
+  // response is shown: an older one (a refresh overtaken by a select, or the other way round)
+  // never leaves a layout from one SoC with the values of another.
   let readSeq = 0;
 
   const selectedBlock = computed(() => blocks.value.find((b) => b.name === selected.value) ?? null);
 
   const registers = computed<RegisterView[]>(() => {
     const m = meta.value;
-    if (!m) return [];
+    if (!m || shownBlock.value !== selected.value) return [];
     const byName = new Map(values.value.map((v) => [v.name, v.value]));
     return m.registers.map((r) => {
       const value = r.readSideEffect ? null : (byName.get(r.name) ?? null);
@@ -76,6 +87,7 @@ export const useSessionStore = defineStore('session', () => {
       const initial = presets.value.includes(DEFAULT_PRESET) ? DEFAULT_PRESET : presets.value[0];
       if (initial) await loadPreset(initial);
     });
+    ready.value = true;
   }
 
   async function loadPreset(name: string): Promise<void> {
@@ -85,18 +97,19 @@ export const useSessionStore = defineStore('session', () => {
         error.value = r.errors.map((e) => `${e.file}${e.path}: ${e.message}`).join('\n');
         return;
       }
-      preset.value = name;
-      configFile.value = r.file;
-      socName.value = r.name;
-      await reloadBlocks();
+      await configLoaded(r.name, r.file);
     });
   }
 
-  /** After a config was loaded elsewhere (config editor, session file): follow it. */
+  /**
+   * A config was loaded, here or elsewhere (config editor, session file, another window): follow
+   * it. The host announces every load to every window, so this runs for each one.
+   */
   async function configLoaded(name: string, file: string): Promise<void> {
     socName.value = name;
     configFile.value = file;
     preset.value = presets.value.find((p) => file.endsWith(`/${p}.soc.json`)) ?? '';
+    generation.value++;
     await guard(reloadBlocks);
   }
 
@@ -106,8 +119,12 @@ export const useSessionStore = defineStore('session', () => {
    */
   async function resync(): Promise<void> {
     await guard(async () => {
-      if (preset.value && !(await api.configText())) await loadPreset(preset.value);
-      else await reloadBlocks();
+      const loaded = await api.configText();
+      if (!loaded && preset.value) await loadPreset(preset.value);
+      else if (loaded && loaded.file !== configFile.value) {
+        // The host lived on but another window loaded a config meanwhile.
+        await configLoaded(socName.value, loaded.file);
+      } else await reloadBlocks();
     });
   }
 
@@ -116,7 +133,7 @@ export const useSessionStore = defineStore('session', () => {
     blocks.value = b;
     tree.value = t;
     simTime.value = now;
-    if (!socName.value) socName.value = t.name;
+    socName.value = t.name;
     const keep = blocks.value.some((x) => x.name === selected.value && x.kind === 'iommu');
     const first = blocks.value.find((x) => x.kind === 'iommu') ?? blocks.value[0];
     await select(keep ? selected.value : (first?.name ?? null), !keep);
@@ -129,6 +146,7 @@ export const useSessionStore = defineStore('session', () => {
     if (!name) {
       meta.value = null;
       values.value = [];
+      shownBlock.value = null;
       return;
     }
     await guard(async () => {
@@ -136,6 +154,7 @@ export const useSessionStore = defineStore('session', () => {
       if (seq !== readSeq) return;
       meta.value = m;
       values.value = v;
+      shownBlock.value = name;
     });
   }
 
@@ -144,16 +163,38 @@ export const useSessionStore = defineStore('session', () => {
     await guard(async () => {
       const name = selected.value;
       const seq = ++readSeq;
-      const [b, t, now, v] = await Promise.all([api.listBlocks(), api.deviceTree(), api.simTime(), name ? api.readRegisters(name) : Promise.resolve(null)]);
+      const [b, t, now, read] = await Promise.all([
+        api.listBlocks(),
+        api.deviceTree(),
+        api.simTime(),
+        name ? Promise.all([api.describeBlock(name), api.readRegisters(name)]).catch(() => null) : Promise.resolve(null),
+      ]);
       blocks.value = b;
       tree.value = t;
       simTime.value = now;
-      if (seq !== readSeq || !v) return;
+      socName.value = t.name;
+      if (seq !== readSeq) return;
+      if (!b.some((x) => x.name === name)) {
+        // The SoC changed under this window (its block is gone): pick one of the new SoC's.
+        const first = b.find((x) => x.kind === 'iommu') ?? b[0];
+        await select(first?.name ?? null);
+        return;
+      }
+      if (!read) return;
+      const [m, v] = read;
+      if (shownBlock.value !== name || m.type !== meta.value?.type) {
+        meta.value = m;
+        values.value = v;
+        previous.value = new Map();
+        shownBlock.value = name;
+        return;
+      }
       // The baseline moves only when something changed: a refresh that finds the same values (a
       // periodic one, a second one after a write) keeps showing what the last change changed.
       const same = v.length === values.value.length && v.every((r, i) => r.value === values.value[i]?.value);
       if (same) return;
       previous.value = new Map(values.value.map((r) => [r.name, r.value]));
+      meta.value = m;
       values.value = v;
     });
   }
@@ -182,6 +223,9 @@ export const useSessionStore = defineStore('session', () => {
     values,
     registers,
     error,
+    generation,
+    shownBlock,
+    ready,
     start,
     loadPreset,
     configLoaded,

@@ -11,6 +11,8 @@ export const useTimelineStore = defineStore('timeline', () => {
   const start = ref(0);
   const end = ref(0);
   const events = shallowRef<TraceEvent[]>([]);
+  /** seq[i]: events[i]'s sequence number in the run, the moment to open for it. */
+  const seq = shallowRef<number[]>([]);
   const total = ref(0);
   const extent = shallowRef<{ start: number; end: number } | null>(null);
   /** A moment to mark (a selected finding). */
@@ -30,6 +32,7 @@ export const useTimelineStore = defineStore('timeline', () => {
     }
     const w = await api.traceWindow(start.value, end.value, TIMELINE_LIMIT);
     events.value = w.events;
+    seq.value = w.seq;
     total.value = w.total;
     extent.value = w.extent;
   }
@@ -53,5 +56,15 @@ export const useTimelineStore = defineStore('timeline', () => {
     setWindow(time - half, time + half);
   }
 
-  return { start, end, events, total, extent, marker, pinned, fetch, setWindow, fit, focus };
+  /** The SoC was replaced: its trace is gone; the next fetch fits the new one. */
+  function reset(): void {
+    events.value = [];
+    seq.value = [];
+    total.value = 0;
+    extent.value = null;
+    marker.value = null;
+    pinned.value = false;
+  }
+
+  return { start, end, events, seq, total, extent, marker, pinned, fetch, setWindow, fit, focus, reset };
 });

@@ -38,5 +38,12 @@ export const useTlbStore = defineStore('tlb', () => {
     samples.value = all;
   }
 
-  return { iommu, inspection, samples, refresh };
+  /** The SoC was replaced: its IOMMUs and their samples are gone with it. */
+  function reset(): void {
+    iommu.value = null;
+    inspection.value = null;
+    samples.value = new Map();
+  }
+
+  return { iommu, inspection, samples, refresh, reset };
 });

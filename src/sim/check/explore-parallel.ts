@@ -26,6 +26,7 @@ import { Rng } from '../core/rng';
 import { RandomPolicy, ScheduleError } from '../core/scheduler';
 import { DfsPolicy } from './explore-dfs';
 import type { ExploreFailure, ExploreOptions, ExploreResult, RunOnce } from './explore';
+import { macrotask } from '../core/macrotask';
 
 /** A part of the schedule space: a subtree of the exhaustive search, or random runs [from, to). */
 export type Region = { prefix: number[] } | { from: number; to: number };
@@ -332,7 +333,7 @@ export async function coordinate(runOnce: RunOnce, s: ExploreSettings, fingerpri
   const explorer = new PieceExplorer(runOnce, s, async () => {
     const now = performance.now();
     if (now - lastYield >= yieldMs) {
-      await new Promise<void>((r) => setImmediate(r));
+      await macrotask();
       lastYield = performance.now();
     }
     if (!helpersStarted && opts.helpers && now - started >= opts.helpers.afterMs) startHelpers();
@@ -536,7 +537,7 @@ export async function serveHelper(runOnce: RunOnce, s: ExploreSettings, fingerpr
   const explorer = new PieceExplorer(runOnce, s, async () => {
     const now = performance.now();
     if (now - lastYield >= yieldMs) {
-      await new Promise<void>((r) => setImmediate(r));
+      await macrotask();
       lastYield = performance.now();
     }
     if (now - lastProgress >= PROGRESS_MS) {

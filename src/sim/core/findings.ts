@@ -27,8 +27,11 @@ export interface Finding {
   time: number;
   /** Where: block, IOMMU, device, IOVA, script line: whatever locates it. */
   where?: Record<string, string | number>;
-  /** What replays it: seed, and for explorer failures the schedule. */
-  replay?: { seed: number; schedule?: number[] };
+  /**
+   * What replays it: seed, and for explorer failures the schedule; event: how many trace events the
+   * run had emitted when it was raised (the moment to open, see Session.openMoment).
+   */
+  replay?: { seed: number; schedule?: number[]; event?: number };
 }
 
 /** Where components report findings; passed in explicitly, never global. */
@@ -41,6 +44,8 @@ export class FindingLog implements FindingSink {
   private items: Finding[] = [];
   /** The script line of the call in progress ("file.ts:line:col"), when a script is running. */
   callSite: (() => string | undefined) | undefined;
+  /** Told of every finding once it is logged (time travel keeps the SoC as it was then). */
+  onReport: ((f: Finding) => void) | undefined;
 
   constructor(
     private readonly now: () => number,
@@ -50,7 +55,9 @@ export class FindingLog implements FindingSink {
   report(f: Omit<Finding, 'time' | 'replay'> & { time?: number }): void {
     const line = f.where?.line === undefined ? this.callSite?.() : undefined;
     const where = line === undefined ? f.where : { ...f.where, line };
-    this.items.push({ ...f, ...(where ? { where } : {}), time: f.time ?? this.now(), replay: this.replay() });
+    const finding: Finding = { ...f, ...(where ? { where } : {}), time: f.time ?? this.now(), replay: this.replay() };
+    this.items.push(finding);
+    this.onReport?.(finding);
   }
 
   list(): Finding[] {

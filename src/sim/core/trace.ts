@@ -51,6 +51,16 @@ export class Trace {
     }
   }
 
+  /**
+   * Put back a ring saved earlier (events() and mark() then), without telling the listeners: the
+   * events happened already. Time travel forward from an earlier rewind starts here.
+   */
+  reload(events: readonly TraceEvent[], emitted: number): void {
+    this.ring = events.slice(-this.capacity);
+    this.head = 0;
+    this.emitted = emitted;
+  }
+
   subscribe(l: TraceListener): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);

@@ -114,7 +114,7 @@ ${registerTypes(byType(blocks))}
     /** Where: block, IOMMU, device, IOVA, script line: whatever locates it. */
     where?: { [key: string]: string | number };
     /** What replays it: seed, and for explorer failures the schedule. */
-    replay?: { seed: number; schedule?: number[] };
+    replay?: { seed: number; schedule?: number[]; event?: number };
   }
 
   // ---- hardware -------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ async function runOne(sb: Sandbox, i: number, info: TestInfo, opts: RunScriptOpt
   if (!error && untaken.length > 0) {
     const list = untaken.map((f) => `  ${f.kind}: ${f.message}`).join('\n');
     const message = `${untaken.length} error-level finding${untaken.length > 1 ? 's' : ''} raised during the test ${untaken.length > 1 ? 'were' : 'was'} not taken:\n${list}`;
-    error = locateError({ message, stack: '' }, opts.fileName, tr.map, info.site);
+    error = { ...locateError({ message, stack: '' }, opts.fileName, tr.map, info.site), ...raisedAt(untaken[0]!, opts.fileName) };
   }
   return { name: info.name, fullName: info.fullName, status: error ? 'failed' : 'passed', durationMs, ...(error ? { error } : {}), findings };
 }
@@ -130,6 +130,12 @@ async function runOne(sb: Sandbox, i: number, info: TestInfo, opts: RunScriptOpt
 interface Script {
   map: SourceMap;
   loops: LoopSites;
+}
+
+/** The script line of the call that raised a finding (its where.line "file.ts:line:col"), if in this file. */
+function raisedAt(f: Finding, fileName: string): { line: number; column: number } | Record<string, never> {
+  const m = typeof f.where?.line === 'string' ? /^(.*):(\d+):(\d+)$/.exec(f.where.line) : null;
+  return m && m[1] === fileName ? { line: Number(m[2]), column: Number(m[3]) } : {};
 }
 
 function outcomeError(o: Outcome, what: string, timeoutMs: number, fileName: string, tr: Script, site: string): ScriptError | undefined {

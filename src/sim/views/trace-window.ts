@@ -8,26 +8,33 @@ import type { TraceWindow } from './types';
 
 export type { TraceWindow };
 
-export function traceWindow(all: readonly TraceEvent[], from: number, to: number, limit: number): TraceWindow {
+/** all: the ring in emission order; firstSeq: the sequence number of all[0] (1 when nothing was dropped). */
+export function traceWindow(all: readonly TraceEvent[], from: number, to: number, limit: number, firstSeq = 1): TraceWindow {
   let start = Infinity;
   let end = -Infinity;
-  const hits: TraceEvent[] = [];
-  for (const e of all) {
+  const hits: number[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const e = all[i]!;
     const eEnd = e.time + (e.dur ?? 0);
     if (e.time < start) start = e.time;
     if (eEnd > end) end = eEnd;
-    if (e.time <= to && eEnd >= from) hits.push(e);
+    if (e.time <= to && eEnd >= from) hits.push(i);
   }
-  hits.sort((a, b) => a.time - b.time);
+  hits.sort((a, b) => all[a]!.time - all[b]!.time || a - b);
   // Thin evenly rather than cutting the tail, so a zoomed-out timeline still shows the whole window.
-  const events = hits.length <= limit ? hits : thin(hits, limit);
-  return { events, total: hits.length, extent: hits.length || all.length ? { start, end } : null };
+  const picked = hits.length <= limit ? hits : thin(hits, limit);
+  return {
+    events: picked.map((i) => all[i]!),
+    seq: picked.map((i) => firstSeq + i),
+    total: hits.length,
+    extent: hits.length || all.length ? { start, end } : null,
+  };
 }
 
-function thin(events: TraceEvent[], limit: number): TraceEvent[] {
+function thin<T>(items: T[], limit: number): T[] {
   if (limit <= 0) return [];
-  const step = events.length / limit;
-  const out: TraceEvent[] = [];
-  for (let i = 0; i < limit; i++) out.push(events[Math.floor(i * step)]!);
+  const step = items.length / limit;
+  const out: T[] = [];
+  for (let i = 0; i < limit; i++) out.push(items[Math.floor(i * step)]!);
   return out;
 }

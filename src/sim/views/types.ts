@@ -20,6 +20,8 @@ export interface CheckedWalkCacheEntry extends WalkCacheEntry {
 export interface TraceWindow {
   /** Events overlapping [from, to], in time order; at most `limit` of them. */
   events: TraceEvent[];
+  /** seq[i]: events[i]'s sequence number in the run (1 = the first event emitted): its moment. */
+  seq: number[];
   /** How many events overlap the window in all (more than events.length when thinned). */
   total: number;
   /** Earliest start and latest end of every event in the ring (the timeline's extent), or null when empty. */

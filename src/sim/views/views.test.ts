@@ -133,6 +133,9 @@ describe('trace window', () => {
     const w = traceWindow(events, 120, 310, 100);
     expect(w.events.map((e) => e.name)).toEqual(['write', 'read', 'flush']);
     expect(w.total).toBe(3);
+    // Sequence numbers in emission order (the ring's), offset by the first one's.
+    expect(w.seq).toEqual([4, 1, 3]);
+    expect(traceWindow(events, 120, 310, 100, 501).seq).toEqual([504, 501, 503]);
     expect(w.extent).toEqual({ start: 10, end: 520 });
   });
 
@@ -145,7 +148,7 @@ describe('trace window', () => {
   });
 
   it('has no extent when empty', () => {
-    expect(traceWindow([], 0, 10, 10)).toEqual({ events: [], total: 0, extent: null });
+    expect(traceWindow([], 0, 10, 10)).toEqual({ events: [], seq: [], total: 0, extent: null });
   });
 });
 
