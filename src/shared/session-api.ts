@@ -84,6 +84,13 @@ export interface TestResult {
   findings: Finding[];
 }
 
+/**
+ * When the kernel layer boots: 'lazy' at the first use of `kernel`, 'eager' before the script
+ * runs, 'none' never (a script that uses `kernel` gets an error saying so).
+ */
+export type KernelMode = 'none' | 'lazy' | 'eager';
+export const KERNEL_MODES: readonly KernelMode[] = ['none', 'lazy', 'eager'];
+
 export interface ScriptRunRequest {
   source: string;
   fileName: string;
@@ -92,6 +99,8 @@ export interface ScriptRunRequest {
   timeoutMs?: number;
   /** Workers per exploration unless its spec says (default: one per core once an exploration runs long). */
   exploreWorkers?: number;
+  /** When the kernel layer boots (default: the config's, else 'lazy': at the first use of `kernel`). */
+  kernel?: KernelMode;
 }
 
 export interface ScriptRunResult {

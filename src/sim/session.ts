@@ -8,6 +8,7 @@ import type { SocConfig } from './config/types';
 import { scriptApiDts } from './script/api-types';
 import { runScript } from './script/run';
 import { Soc } from './soc';
+import { kernelApi } from './kernel/kernel';
 import { createSocBindings } from './soc-api';
 import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
 import type { ReplayPrefixResult } from './check/explore';
@@ -215,7 +216,7 @@ export class Session {
   async serveExplore(job: ExploreJob, channel: HelperChannel): Promise<string> {
     const loaded = this.loadConfig(job.config.text, job.config.file);
     if (!loaded.ok) return `the helper cannot load the config: ${loaded.errors[0]?.message ?? ''}`;
-    const req: ScriptRunRequest = { source: job.source, fileName: job.fileName, seed: job.seed, timeoutMs: job.timeoutMs };
+    const req: ScriptRunRequest = { source: job.source, fileName: job.fileName, seed: job.seed, timeoutMs: job.timeoutMs, ...(job.kernel ? { kernel: job.kernel } : {}) };
     const r = await this.execute(req, 0, { serve: { call: job.call, earlier: job.earlier, channel } });
     const why = r.error?.message ?? r.tests.find((t) => t.error)?.error?.message;
     return `the script ended before explore call ${job.call.ordinal} of test ${job.call.test}${why ? `: ${why}` : ''}`;
@@ -279,8 +280,9 @@ export class Session {
     const loaded = this.loaded;
     const seed = req.seed ?? loaded.config.seed ?? DEFAULT_SEED;
     const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const soc = new Soc(this.loaded.config, seed);
+    const soc = new Soc(this.loaded.config, seed, undefined, undefined, req.kernel ?? loaded.config.kernel ?? 'lazy');
     this.soc = soc;
+    if (soc.kernelMode === 'eager') void soc.kernel;
     let testAbort: AbortController | undefined;
     let testIndex = -1;
     let testName = '';
@@ -289,7 +291,7 @@ export class Session {
     const parallel: ExploreBindingOptions['parallel'] = pool && {
       pool,
       ...(req.exploreWorkers !== undefined ? { workers: req.exploreWorkers } : {}),
-      job: (call, earlier) => ({ config: { text: loaded.text, file: loaded.file }, source: req.source, fileName: req.fileName, seed, timeoutMs, call, earlier }),
+      job: (call, earlier) => ({ config: { text: loaded.text, file: loaded.file }, source: req.source, fileName: req.fileName, seed, timeoutMs, ...(req.kernel ? { kernel: req.kernel } : {}), call, earlier }),
     };
     const out = await runScript({
       source: req.source,
@@ -299,7 +301,11 @@ export class Session {
       onCallSite: (site) => soc.setCallSite(site),
       bindings: {
         soc: createSocBindings(soc),
-        kernel: soc.kernel.api,
+        // Booted at its first use, so a script that only touches `soc` sees every block at reset.
+        kernel: kernelApi(
+          () => soc.kernel,
+          () => void soc.kernel,
+        ),
         explore: createExploreBinding(soc, {
           onProgress: (p) => {
             this.opts.heartbeat(timeoutMs);

@@ -28,7 +28,7 @@ import type { Executor } from './core/scheduler';
 import { iommuDrivers } from './kernel/drivers';
 import { Kernel, type KernelDriver, type KernelSnapshot } from './kernel/kernel';
 import { busPort } from './kernel/port';
-import type { BlockInfo } from '../shared/session-api';
+import type { BlockInfo, KernelMode } from '../shared/session-api';
 
 /** The IOMMU models the engine can build, by config `model`. */
 export const IOMMU_MODELS: ReadonlyMap<string, IommuFactory> = createIommuRegistry({
@@ -104,6 +104,7 @@ export class Soc {
     readonly seed: number = config.seed ?? 1,
     registry: ReadonlyMap<string, IommuFactory> = IOMMU_MODELS,
     private readonly drivers: Iterable<KernelDriver> = iommuDrivers(),
+    readonly kernelMode: KernelMode = config.kernel ?? 'lazy',
   ) {
     const [mem, ...more] = config.memory;
     if (!mem) throw new Error('config has no memory');
@@ -168,6 +169,7 @@ export class Soc {
    */
   get kernel(): Kernel {
     if (this.kernelInstance) return this.kernelInstance;
+    if (this.kernelMode === 'none') throw new Error("the kernel layer is off (kernel mode 'none'): this run drives the hardware only");
     const mem = this.config.memory[0]!;
     const k = new Kernel({
       config: this.config,
@@ -371,15 +373,19 @@ export class Soc {
   /**
    * The whole engine (hardware, checkers, kernel) as it is now, for the explorer: restore() puts it
    * back as often as needed. RAM is tracked copy-on-write, so a restore costs what the run wrote.
-   * The kernel is booted first, so a run cannot leave behind a kernel the checkpoint did not have.
+   * A kernel that a run booted after an unbooted checkpoint is dropped at restore, so every run
+   * starts as the checkpoint did: with the blocks at reset if nothing had booted the kernel.
    */
   checkpoint(): { restore(): void } {
-    void this.kernel;
     const state = this.state();
     const ram = this.ram.checkpoint();
     return {
       restore: () => {
         this.ram.rollback(ram);
+        if (!state.kernel && this.kernelInstance) {
+          this.kernelInstance = null;
+          this.checks.detachKernel();
+        }
         this.setState(state);
       },
     };

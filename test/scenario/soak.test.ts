@@ -104,20 +104,20 @@ async function soak(preset: string, seed: number): Promise<{ ops: number; dmas: 
       const d = pick(doms.filter((x) => x.iommu === m.iommu).concat(doms[0]!));
       if (d.iommu !== m.iommu) continue;
       const cur = core.groupOf(m.name)?.domain;
-      if (cur && cur.id !== d.h.id && cur !== core.groupOf(m.name)?.defaultDomain) await k.detachDevice(core.handle(cur), m.name);
-      const ret = await k.attachDevice(d.h, m.name);
+      if (cur && cur.id !== d.h.id && cur !== core.groupOf(m.name)?.defaultDomain) await k.detachGroup(core.handle(cur), k.group(m.name));
+      const ret = await k.attachGroup(d.h, k.group(m.name));
       log.push(`attach d${d.h.id} ${m.name}: ${ret}`);
     } else if (r < 55) {
       const cur = core.groupOf(m.name)?.domain;
       if (cur && cur !== core.groupOf(m.name)?.defaultDomain) {
-        await k.detachDevice(core.handle(cur), m.name);
+        await k.detachGroup(core.handle(cur), k.group(m.name));
         log.push(`detach d${cur.id} ${m.name}`);
       }
     } else if (r < 58 && doms.length > 1) {
       const i = rand(doms.length);
       const d = doms[i]!;
       const group = core.groupList().find((g) => g.domain?.id === d.h.id);
-      if (group) await k.detachDevice(d.h, group.devices[0]!);
+      if (group) await k.detachGroup(d.h, String(group.id));
       await k.domainFree(d.h);
       doms.splice(i, 1);
       log.push(`free d${d.h.id}`);

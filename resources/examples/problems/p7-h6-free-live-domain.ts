@@ -14,7 +14,7 @@ const RW = 3;
 
 async function liveDomain(): Promise<{ d: Domain; pa: number; ttb: number }> {
   const d = await kernel.domainAlloc(IOMMU);
-  expect(await kernel.attachDevice(d, DEV)).toBe(0);
+  expect(await kernel.attachGroup(d, kernel.group(DEV))).toBe(0);
   const pa = await kernel.allocPages(2);
   expect(await kernel.map(d, IOVA, pa, 0x1000, RW)).toBe(0);
   expect(await kernel.map(d, IOVA2, pa + 0x1000, 0x1000, RW)).toBe(0);
@@ -26,7 +26,7 @@ async function liveDomain(): Promise<{ d: Domain; pa: number; ttb: number }> {
 
 /** The group still points at the freed domain (the caller's bug): put it back on its default domain. */
 async function recover(d: Domain, pa: number): Promise<void> {
-  await kernel.detachDevice(d, DEV);
+  await kernel.detachGroup(d, kernel.group(DEV));
   await kernel.freePages(pa);
 }
 

@@ -20,14 +20,14 @@ async function attachAndRead(): Promise<{ d: Domain; pa: number; attached: numbe
   const d = await kernel.domainAlloc(IOMMU);
   expect(await kernel.map(d, IOVA, pa, 0x1000, kernel.IOMMU_READ | kernel.IOMMU_WRITE)).toBe(0);
   const ttbBefore = await soc.reg(IOMMU, 'TTB');
-  const attached = await kernel.attachDevice(d, DEV);
+  const attached = await kernel.attachGroup(d, kernel.group(DEV));
   const ttbAfter = await soc.reg(IOMMU, 'TTB');
   const r = await soc.device(DEV).dma.read(IOVA, 4);
   return { d, pa, attached, ttbBefore, ttbAfter, r };
 }
 
 async function release(d: Domain, pa: number): Promise<void> {
-  await kernel.detachDevice(d, DEV);
+  await kernel.detachGroup(d, kernel.group(DEV));
   await kernel.domainFree(d);
   await kernel.freePages(pa);
 }

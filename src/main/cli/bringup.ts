@@ -12,7 +12,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { LoadConfigResult, ScriptRunRequest, ScriptRunResult, SessionEvent } from '../../shared/session-api';
+import { KERNEL_MODES, type KernelMode, type LoadConfigResult, type ScriptRunRequest, type ScriptRunResult, type SessionEvent } from '../../shared/session-api';
 import { REPORTERS, report, type FileRun, type ReporterName } from '../../sim/script/reporters';
 import { transpileScript } from '../../sim/script/transpile';
 
@@ -39,7 +39,9 @@ export const EXIT_BAD_INPUT = 2;
 
 const USAGE = `usage: npm run bringup -- --soc <config.soc.json> [--seed N] [--reporter tap|junit|pretty]
                           [--out FILE] [--emit-types FILE] [--timeout MS] [--explore-workers N]
-                          script.ts [more.ts ...]
+                          [--kernel none|lazy|eager] script.ts [more.ts ...]
+  --kernel: when the kernel layer boots: lazy (default) at the first use of \`kernel\`, eager before
+            the script, none never (a register-only run)
   --explore-workers N: workers per exploration unless its spec says (default: one per core once an
                        exploration runs for a second); the results are the same whatever N`;
 
@@ -51,6 +53,7 @@ interface Options {
   emitTypes?: string;
   timeoutMs?: number;
   exploreWorkers?: number;
+  kernel?: KernelMode;
   scripts: string[];
 }
 
@@ -71,6 +74,7 @@ function parseOptions(argv: string[]): Options {
         'emit-types': { type: 'string' },
         timeout: { type: 'string' },
         'explore-workers': { type: 'string' },
+        kernel: { type: 'string' },
       },
     });
   } catch (e) {
@@ -86,6 +90,7 @@ function parseOptions(argv: string[]): Options {
   if (!v.soc) throw new BadInput('--soc <config.soc.json> is required');
   const reporter = v.reporter ?? 'pretty';
   if (!(REPORTERS as readonly string[]).includes(reporter)) throw new BadInput(`--reporter must be one of ${REPORTERS.join(', ')}, got '${reporter}'`);
+  if (v.kernel !== undefined && !(KERNEL_MODES as readonly string[]).includes(v.kernel)) throw new BadInput(`--kernel must be one of ${KERNEL_MODES.join(', ')}, got '${v.kernel}'`);
   if (parsed.positionals.length === 0 && !v['emit-types']) throw new BadInput('no script given');
   return {
     soc: v.soc,
@@ -95,6 +100,7 @@ function parseOptions(argv: string[]): Options {
     emitTypes: v['emit-types'],
     timeoutMs: int('timeout', v.timeout, 1, 3_600_000),
     exploreWorkers: int('explore-workers', v['explore-workers'], 1, 256),
+    ...(v.kernel !== undefined ? { kernel: v.kernel as KernelMode } : {}),
     scripts: parsed.positionals,
   };
 }
@@ -164,6 +170,7 @@ async function runOne(session: CliSession, deps: CliDeps, s: { file: string; sou
     if (opts.seed !== undefined) req.seed = opts.seed;
     if (opts.timeoutMs !== undefined) req.timeoutMs = opts.timeoutMs;
     if (opts.exploreWorkers !== undefined) req.exploreWorkers = opts.exploreWorkers;
+    if (opts.kernel !== undefined) req.kernel = opts.kernel;
     return await session.runScript(req);
   } finally {
     off();

@@ -33,10 +33,10 @@ async function h6Switch(invalidateOnSwitch: boolean): Promise<{ soc: Soc; read: 
   const b = await k.domainAlloc(H6);
   await k.map(a, IOVA, pageA, 0x1000, RW);
   await k.map(b, IOVA, pageB, 0x1000, RW);
-  await k.attachDevice(a, 've');
+  await k.attachGroup(a, k.group('ve'));
   soc.device('ve').read(IOVA, 4);
-  await k.detachDevice(a, 've');
-  await k.attachDevice(b, 've');
+  await k.detachGroup(a, k.group('ve'));
+  await k.attachGroup(b, k.group('ve'));
   return { soc, read: () => soc.device('ve').read(IOVA, 4).data, pageA };
 }
 
@@ -178,7 +178,7 @@ describe('unflushed-walk', () => {
     const k = soc.kernel.api;
     k.driver(H6).setVariant({ flushTables: false });
     const d = await k.domainAlloc(H6);
-    await k.attachDevice(d, 've');
+    await k.attachGroup(d, k.group('ve'));
     await k.map(d, IOVA, await page(soc, 1), 0x1000, RW);
     soc.device('ve').read(IOVA, 4);
     const f = soc.findings.take().find((x) => x.kind === 'unflushed-walk')!;
@@ -194,7 +194,7 @@ describe('table-use-after-free and live-domain-free', () => {
     const k = soc.kernel.api;
     k.driver(H6).setVariant({ detachBeforeFree });
     const d = await k.domainAlloc(H6);
-    await k.attachDevice(d, 've');
+    await k.attachGroup(d, k.group('ve'));
     await k.map(d, IOVA, await page(soc, 1), 0x1000, RW);
     const ttb = soc.readReg(H6, 'TTB');
     await k.domainFree(d);
@@ -313,7 +313,7 @@ describe('pm-disabled-no-setup', () => {
     k.pm.setEnabled(false);
     const d = await k.domainAlloc(H6);
     await k.map(d, IOVA, await page(soc, 1), 0x1000, RW);
-    await k.attachDevice(d, 've');
+    await k.attachGroup(d, k.group('ve'));
     soc.device('ve').read(IOVA, 4);
     return soc;
   }

@@ -166,6 +166,7 @@ export interface CheckersSnapshot {
 
 export class Checkers implements HwObserver, KernelObserver, Snapshotable<CheckersSnapshot> {
   private kernel: Kernel | null = null;
+  private unwatchKernel: () => void = () => undefined;
   private readonly tables = new Map<string, ModelTables | null>();
   /** Kernel calls in flight (several threads in the explorer). */
   private depth = 0;
@@ -208,7 +209,13 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
   /** The kernel is booting on this SoC: watch its allocator. */
   attachKernel(k: Kernel): void {
     this.kernel = k;
-    k.pages.subscribe((e) => this.pageEvent(e));
+    this.unwatchKernel = k.pages.subscribe((e) => this.pageEvent(e));
+  }
+
+  /** An explorer restore dropped the kernel a run had booted: the allocator is no longer watched. */
+  detachKernel(): void {
+    this.unwatchKernel();
+    this.kernel = null;
   }
 
   private site(): string | undefined {

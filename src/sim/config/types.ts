@@ -12,6 +12,8 @@ export interface SocConfig {
   description?: string;
   /** Default seed for runs that give none. */
   seed?: number;
+  /** When the kernel layer boots: 'lazy' (default: first use of `kernel`), 'eager', or 'none'. */
+  kernel?: 'none' | 'lazy' | 'eager';
   cpu?: { cores?: number };
   memory: MemoryConfig[];
   powerDomains?: PowerDomainConfig[];

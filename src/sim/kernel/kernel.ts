@@ -72,7 +72,6 @@ export interface KernelOptions {
   /** RAM the page allocator manages (default: every config memory range). */
   ram?: { base: number; size: number }[];
   cyclesPerMs?: number;
-  attachPolicy?: 'strict' | 'group';
   /** Default domain type for groups (iommu.passthrough=1 gives 'identity'). */
   defaultDomainType?: 'dma' | 'identity';
   /** Where the current call comes from (script file:line), for findings. */
@@ -105,10 +104,17 @@ type Addr = number | bigint;
 
 /** The script-api.md `kernel` object. */
 export interface KernelApi {
+  /** Probe the drivers now (a no-op once booted); otherwise the first use of `kernel` does. */
+  boot(): Promise<void>;
   domainAlloc(iommu: string, type?: DomainType): Promise<DomainHandle>;
   domainFree(d: DomainHandle): Promise<void>;
   attachDevice(d: DomainHandle, dev: string): Promise<number>;
   detachDevice(d: DomainHandle, dev: string): Promise<void>;
+  /** iommu_attach_group: every device of the group at once (the H6 has one group for all masters). */
+  attachGroup(d: DomainHandle, group: string): Promise<number>;
+  detachGroup(d: DomainHandle, group: string): Promise<void>;
+  /** The IOMMU group the device is in. */
+  group(dev: string): string;
   map(d: DomainHandle, iova: Addr, pa: Addr, size: number, prot: number): Promise<number>;
   unmap(d: DomainHandle, iova: Addr, size: number): Promise<number>;
   iovaToPhys(d: DomainHandle, iova: Addr): Promise<number>;
@@ -199,9 +205,9 @@ export class Kernel {
       zero,
     });
     this.pm = new RuntimePm({ clock: opts.clock, trace: opts.trace, findings: opts.findings, cyclesPerMs: opts.cyclesPerMs });
-    this.core = new IommuCore({ now, trace: opts.trace, findings: opts.findings, pages: this.pages, attachPolicy: opts.attachPolicy, observer: opts.observer });
+    this.core = new IommuCore({ now, trace: opts.trace, findings: opts.findings, pages: this.pages, observer: opts.observer });
     this.dma = new DmaIommu({ core: this.core, pages: this.pages, port, now, trace: opts.trace, findings: opts.findings, callSite: opts.callSite });
-    this.api = this.makeApi();
+    this.api = kernelApi(() => this);
   }
 
   /**
@@ -302,107 +308,118 @@ export class Kernel {
     if (!d) throw new Error(`no IOMMU domain with id ${h.id}`);
     return d;
   }
-
-  private makeApi(): KernelApi {
-    const core = this.core;
-    const dma = this.dma;
-    const pm = this.pm;
-    const pages = this.pages;
-    const run = <T>(op: Op<T>): Promise<T> => this.run(op);
-    const dom = (h: DomainHandle): IommuDomain => this.domain(h);
-    const ops = (iommu: string): IommuOps => {
-      const o = core.iommu(iommu);
-      if (!o) throw new Error(`no probed IOMMU '${iommu}'`);
-      return o;
-    };
-    return {
-      domainAlloc: async (iommu, type = 'unmanaged') => {
-        ops(iommu);
-        const r = await run(core.domainAlloc(iommu, type));
-        if (typeof r === 'number') throw new KernelError(`iommu_domain_alloc(${iommu}, ${type})`, r);
-        return core.handle(r);
-      },
-      domainFree: (h) => run(core.domainFree(dom(h))),
-      attachDevice: (h, dev) => run(core.attachDevice(dom(h), dev)),
-      detachDevice: (h, dev) => run(core.detachDevice(dom(h), dev)),
-      map: (h, iova, pa, size, prot) => run(core.map(dom(h), Number(iova), Number(pa), size, prot)),
-      unmap: (h, iova, size) => run(core.unmap(dom(h), Number(iova), size)),
-      iovaToPhys: (h, iova) => run(core.iovaToPhys(dom(h), Number(iova))),
-      IOMMU_READ,
-      IOMMU_WRITE,
-      IOMMU_CACHE,
-      IOMMU_NOEXEC,
-      IOMMU_MMIO,
-      IOMMU_PRIV,
-      allocPages: async (count = 1) => {
-        const pa = pages.allocExact(Math.max(1, Math.ceil(count)), { kind: 'script' }, { zero: true });
-        if (pa === null) throw new KernelError(`alloc_pages(${count})`, -ENOMEM);
-        return pa;
-      },
-      freePages: async (pa) => pages.freePages(Number(pa)),
-      dma: {
-        mapSingle: (dev, pa, size, dir) => run(dma.mapSingle(dev, Number(pa), size, dir)),
-        unmapSingle: (dev, iova, size, dir) => run(dma.unmapSingle(dev, Number(iova), size, dir)),
-        allocCoherent: async (dev, size, o) => {
-          const b = await run(dma.allocCoherent(dev, size, o));
-          if (!b) throw new KernelError(`dma_alloc_coherent(${dev}, ${size})`, -ENOMEM);
-          return b;
-        },
-        freeCoherent: (dev, size, iova) => run(dma.freeCoherent(dev, size, Number(iova))),
-        mapSg: async (dev, segs, dir) => {
-          const r = await run(dma.mapSg(dev, segs.map((s) => ({ pa: Number(s.pa), len: s.len })), dir));
-          return typeof r === 'number' ? [] : r;
-        },
-        unmapSg: (dev, segs, dir) => run(dma.unmapSg(dev, segs, dir)),
-        syncSingleForCpu: (dev, iova, size, dir) => run(dma.syncSingleForCpu(dev, Number(iova), size, dir)),
-        syncSingleForDevice: (dev, iova, size, dir) => run(dma.syncSingleForDevice(dev, Number(iova), size, dir)),
-      },
-      pm: {
-        getSync: (dev) => run(pm.getSync(dev)),
-        put: (dev) => run(pm.put(dev)),
-        putSync: (dev) => run(pm.putSync(dev)),
-        putAutosuspend: (dev) => run(pm.putAutosuspend(dev)),
-        getIfInUse: (dev) => pm.getIfInUse(dev),
-        markLastBusy: (dev) => pm.markLastBusy(dev),
-        status: (dev) => pm.status(dev),
-        state: (dev) => pm.state(dev),
-        setControl: (dev, value) => run(pm.setControl(dev, value)),
-        setEnabled: (on) => pm.setEnabled(on),
-        useAutosuspend: (dev, use) => run(pm.useAutosuspend(dev, use)),
-        setAutosuspendDelay: (dev, ms) => run(pm.setAutosuspendDelay(dev, ms)),
-      },
-      deviceLinkAdd: async (consumer, supplier, flags) => {
-        const l = await run(pm.linkAdd(consumer, supplier, flags));
-        if (!l) throw new Error(`device_link_add(${consumer}, ${supplier}, ${flags.join('|')}) returned NULL`);
-      },
-      deviceLinkDel: async (consumer, supplier) => {
-        await run(pm.linkDel(consumer, supplier));
-      },
-      driver: (iommu) => {
-        const o = ops(iommu);
-        return {
-          name: o.name,
-          model: o.model,
-          variant: { ...o.variant },
-          setVariant: (p) => {
-            for (const [k, v] of Object.entries(p)) {
-              const cur = o.variant[k];
-              if (cur !== undefined && typeof cur !== typeof v) throw new TypeError(`${iommu}: variant ${k} is a ${typeof cur}, not ${JSON.stringify(v)}`);
-            }
-            Object.assign(o.variant, p);
-            o.variantChanged?.();
-          },
-        };
-      },
-      kprobe: async (symbol, handler) => this.kprobes.register(symbol, 'entry', () => handler()),
-      kretprobe: async (symbol, handler) => this.kprobes.register(symbol, 'return', () => handler()),
-      unregisterKprobe: async (id) => this.kprobes.unregister(id),
-      kprobeSymbols: () => this.kprobes.known(),
-      handleIrq: (iommu) => {
-        const o = ops(iommu);
-        return o.irq ? run(o.irq()) : Promise.resolve(false);
-      },
-    };
-  }
 }
 
+/**
+ * The script API over the kernel get() returns. get() runs at each call, not before: the SoC
+ * passes one that boots the kernel on first use, so a script that never touches `kernel` leaves
+ * every block as reset left it.
+ */
+export function kernelApi(get: () => Kernel, boot: () => void = () => undefined): KernelApi {
+  const run = <T>(op: () => Op<T>): Promise<T> => {
+    const k = get();
+    return k.run(op());
+  };
+  const core = (): IommuCore => get().core;
+  const dom = (h: DomainHandle): IommuDomain => get().domain(h);
+  const ops = (iommu: string): IommuOps => {
+    const o = core().iommu(iommu);
+    if (!o) throw new Error(`no probed IOMMU '${iommu}'`);
+    return o;
+  };
+  const pm = (): RuntimePm => get().pm;
+  const dma = (): DmaIommu => get().dma;
+  return {
+    boot: async () => boot(),
+    domainAlloc: async (iommu, type = 'unmanaged') => {
+      ops(iommu);
+      const r = await run(() => core().domainAlloc(iommu, type));
+      if (typeof r === 'number') throw new KernelError(`iommu_domain_alloc(${iommu}, ${type})`, r);
+      return core().handle(r);
+    },
+    domainFree: (h) => run(() => core().domainFree(dom(h))),
+    attachDevice: (h, dev) => run(() => core().attachDevice(dom(h), dev)),
+    detachDevice: (h, dev) => run(() => core().detachDevice(dom(h), dev)),
+    attachGroup: (h, group) => run(() => core().attachGroup(dom(h), group)),
+    detachGroup: (h, group) => run(() => core().detachGroup(dom(h), group)),
+    group: (dev) => core().groupName(dev),
+    map: (h, iova, pa, size, prot) => run(() => core().map(dom(h), Number(iova), Number(pa), size, prot)),
+    unmap: (h, iova, size) => run(() => core().unmap(dom(h), Number(iova), size)),
+    iovaToPhys: (h, iova) => run(() => core().iovaToPhys(dom(h), Number(iova))),
+    IOMMU_READ,
+    IOMMU_WRITE,
+    IOMMU_CACHE,
+    IOMMU_NOEXEC,
+    IOMMU_MMIO,
+    IOMMU_PRIV,
+    allocPages: async (count = 1) => {
+      const pa = get().pages.allocExact(Math.max(1, Math.ceil(count)), { kind: 'script' }, { zero: true });
+      if (pa === null) throw new KernelError(`alloc_pages(${count})`, -ENOMEM);
+      return pa;
+    },
+    freePages: async (pa) => get().pages.freePages(Number(pa)),
+    dma: {
+      mapSingle: (dev, pa, size, dir) => run(() => dma().mapSingle(dev, Number(pa), size, dir)),
+      unmapSingle: (dev, iova, size, dir) => run(() => dma().unmapSingle(dev, Number(iova), size, dir)),
+      allocCoherent: async (dev, size, o) => {
+        const b = await run(() => dma().allocCoherent(dev, size, o));
+        if (!b) throw new KernelError(`dma_alloc_coherent(${dev}, ${size})`, -ENOMEM);
+        return b;
+      },
+      freeCoherent: (dev, size, iova) => run(() => dma().freeCoherent(dev, size, Number(iova))),
+      mapSg: async (dev, segs, dir) => {
+        const r = await run(() => dma().mapSg(dev, segs.map((s) => ({ pa: Number(s.pa), len: s.len })), dir));
+        return typeof r === 'number' ? [] : r;
+      },
+      unmapSg: (dev, segs, dir) => run(() => dma().unmapSg(dev, segs, dir)),
+      syncSingleForCpu: (dev, iova, size, dir) => run(() => dma().syncSingleForCpu(dev, Number(iova), size, dir)),
+      syncSingleForDevice: (dev, iova, size, dir) => run(() => dma().syncSingleForDevice(dev, Number(iova), size, dir)),
+    },
+    pm: {
+      getSync: (dev) => run(() => pm().getSync(dev)),
+      put: (dev) => run(() => pm().put(dev)),
+      putSync: (dev) => run(() => pm().putSync(dev)),
+      putAutosuspend: (dev) => run(() => pm().putAutosuspend(dev)),
+      getIfInUse: (dev) => pm().getIfInUse(dev),
+      markLastBusy: (dev) => pm().markLastBusy(dev),
+      status: (dev) => pm().status(dev),
+      state: (dev) => pm().state(dev),
+      setControl: (dev, value) => run(() => pm().setControl(dev, value)),
+      setEnabled: (on) => pm().setEnabled(on),
+      useAutosuspend: (dev, use) => run(() => pm().useAutosuspend(dev, use)),
+      setAutosuspendDelay: (dev, ms) => run(() => pm().setAutosuspendDelay(dev, ms)),
+    },
+    deviceLinkAdd: async (consumer, supplier, flags) => {
+      const l = await run(() => pm().linkAdd(consumer, supplier, flags));
+      if (!l) throw new Error(`device_link_add(${consumer}, ${supplier}, ${flags.join('|')}) returned NULL`);
+    },
+    deviceLinkDel: async (consumer, supplier) => {
+      await run(() => pm().linkDel(consumer, supplier));
+    },
+    driver: (iommu) => {
+      const o = ops(iommu);
+      return {
+        name: o.name,
+        model: o.model,
+        variant: { ...o.variant },
+        setVariant: (p) => {
+          for (const [k, v] of Object.entries(p)) {
+            const cur = o.variant[k];
+            if (cur !== undefined && typeof cur !== typeof v) throw new TypeError(`${iommu}: variant ${k} is a ${typeof cur}, not ${JSON.stringify(v)}`);
+          }
+          Object.assign(o.variant, p);
+          o.variantChanged?.();
+        },
+      };
+    },
+    kprobe: async (symbol, handler) => get().kprobes.register(symbol, 'entry', () => handler()),
+    kretprobe: async (symbol, handler) => get().kprobes.register(symbol, 'return', () => handler()),
+    unregisterKprobe: async (id) => get().kprobes.unregister(id),
+    kprobeSymbols: () => get().kprobes.known(),
+    handleIrq: (iommu) => {
+      const o = ops(iommu);
+      const irq = o.irq;
+      return irq ? run(() => irq()) : Promise.resolve(false);
+    },
+  };
+}

@@ -288,11 +288,18 @@ ${registerTypes(byType(blocks))}
   }
   /** The Linux-modelled driver layer. */
   interface Kernel {
+    /** Probe the drivers now; otherwise the first use of \`kernel\` does (until then every block is at reset). */
+    boot(): Promise<void>;
     domainAlloc(iommu: string, type?: DomainType): Promise<Domain>;
     domainFree(d: Domain): Promise<void>;
     /** 0 or -errno. */
     attachDevice(d: Domain, dev: string): Promise<number>;
     detachDevice(d: Domain, dev: string): Promise<void>;
+    /** iommu_attach_group: every device of the group; 0 or -errno. attachDevice is -EINVAL on a group of several devices. */
+    attachGroup(d: Domain, group: string): Promise<number>;
+    detachGroup(d: Domain, group: string): Promise<void>;
+    /** The device's IOMMU group (its number, as in /sys/kernel/iommu_groups). */
+    group(dev: string): string;
     /** 0, -EEXIST, -EINVAL, -ENOMEM (H6: -EBUSY, Rockchip: -EADDRINUSE on an existing mapping). */
     map(d: Domain, iova: Addr, pa: Addr, size: number, prot: number): Promise<number>;
     /** Bytes unmapped. */

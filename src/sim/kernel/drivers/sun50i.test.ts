@@ -14,7 +14,7 @@ describe('sun50i-iommu driver', () => {
     const soc = presetSoc('sun50i-h6');
     const k = soc.kernel.api;
     const d = await k.domainAlloc(IOMMU);
-    expect(await k.attachDevice(d, 've')).toBe(0);
+    expect(await k.attachGroup(d, k.group('ve'))).toBe(0);
     const dt = (soc.kernel.domain(d).priv as { dt: number }).dt;
     const reg = (n: string): number => soc.readReg(IOMMU, n);
     expect([reg('TTB'), reg('TLB_PREFETCH'), reg('INT_ENABLE'), reg('AUTO_GATING'), reg('ENABLE')]).toEqual([dt, 0x3f, 0x3003f, 1, 1]);
@@ -22,8 +22,8 @@ describe('sun50i-iommu driver', () => {
     // ACI 2 and 3 share DM_AUT_CTRL1; the second plain store wins, as upstream (§1.4).
     expect(reg('DM_AUT_CTRL1')).toBe(0x05550000);
     const idle = await k.domainAlloc(IOMMU, 'identity');
-    expect(await k.attachDevice(idle, 've')).toBe(-EBUSY);
-    await k.detachDevice(d, 've');
+    expect(await k.attachGroup(idle, k.group('ve'))).toBe(-EBUSY);
+    await k.detachGroup(d, k.group('ve'));
     expect(reg('TTB')).not.toBe(dt);
     expect(soc.findings.list()).toEqual([]);
   });
@@ -74,7 +74,7 @@ describe('sun50i-iommu driver', () => {
     const soc = presetSoc('sun50i-h6');
     const k = soc.kernel.api;
     const d = await k.domainAlloc(IOMMU);
-    await k.attachDevice(d, 'di');
+    await k.attachGroup(d, k.group('di'));
     expect(soc.device('di').read(0x500000, 4).fault?.reason).toBe('dte-invalid');
     expect(soc.irqs.level(57)).toBe(true);
     expect(await k.handleIrq(IOMMU)).toBe(true);
@@ -91,7 +91,7 @@ describe('sun50i-iommu driver', () => {
     const id = await k.kprobe('sun50i_iommu_zap_range', () => hits.push('entry'));
     await k.kretprobe('sun50i_iommu_zap_range', () => hits.push('return'));
     const d = await k.domainAlloc(IOMMU);
-    await k.attachDevice(d, 've');
+    await k.attachGroup(d, k.group('ve'));
     await k.map(d, 0, await k.allocPages(1), 0x1000, RW);
     expect(hits).toEqual(['entry', 'return']);
     await k.unregisterKprobe(id);
