@@ -48,6 +48,7 @@ const FINDING_KINDS = [
   'bus-error',
   'mmio-while-off',
   'driver-warn',
+  'oops',
 ] as const satisfies readonly FindingKind[];
 
 const FAULT_REASONS = [
@@ -270,12 +271,16 @@ ${registerTypes(byType(blocks))}
     splitLock: boolean;
     /** H6: clean written table entries for the non-coherent walker (false: P6). */
     flushTables: boolean;
-    /** H6: detach a live domain (TTB off, invalidate) before freeing it (false: P7). */
+    /** H6: domain_free detaches a live domain (TTB off, invalidate) and frees its PTs (false, upstream: frees the DT only, P7). */
     detachBeforeFree: boolean;
     /** H6 first posting: program the hardware only from runtime-PM resume (P8). */
     programInResumeOnly: boolean;
     /** H6: flush TLBs and PTW cache when a domain is switched in (false: P9). */
     invalidateOnSwitch: boolean;
+    /** H6: leaving a domain drops a refcount, teardown at zero (upstream), or disables at once ('disable'). */
+    leaveDomain: 'refcount' | 'disable';
+    /** H6: map of a never-attached domain oopses on the NULL sun50i_domain->iommu (upstream), or succeeds ('ok'). */
+    mapBeforeAttach: 'oops' | 'ok';
     [option: string]: string | number | boolean;
   }
   /** One probed IOMMU driver instance. */
