@@ -47,6 +47,9 @@ export function kernelRam(base: number, size: number): { base: number; size: num
   return { base: base + size - half, size: half };
 }
 
+/** How often a level interrupt the handler leaves asserted is delivered again before it is left alone. */
+const IRQ_RETRIES = 4;
+
 /** Cycles a CPU MMIO access costs, so driver poll loops make progress in simulated time. */
 const MMIO_CYCLES = 20;
 
@@ -125,6 +128,7 @@ export class Soc {
       findings: this.findings,
       rng: this.rng,
       setIrq: (line, level) => this.irqs.set(line, level),
+      idle: () => this.takeInterrupts(),
     };
 
     for (const d of config.powerDomains ?? []) {
@@ -294,10 +298,26 @@ export class Soc {
     this.bus.cpuWrite32(pa, value >>> 0);
   }
 
-  /** Advance simulated time: background traffic runs, busy invalidations complete. */
+  /** Advance simulated time: background traffic runs, busy invalidations complete, interrupts are taken. */
   run(cycles: number): void {
     if (!Number.isFinite(cycles) || cycles < 0) throw new Error(`run: bad cycle count ${cycles}`);
+    this.takeInterrupts();
     this.clock.advance(cycles);
+    this.takeInterrupts();
+  }
+
+  /**
+   * The GIC and genirq while the CPUs are free: every asserted line with a registered handler runs
+   * it (a masked source does not assert its line). A level line the handler leaves asserted is
+   * retried a few times, then left, as a real line would storm until genirq disables it. Under the
+   * explorer's scheduler nothing is delivered here (kernel.handleIrq is the handler as a thread step).
+   */
+  takeInterrupts(): void {
+    const k = this.kernelInstance;
+    if (!k || this.executor) return;
+    for (const { line, iommu } of k.irqHandlers()) {
+      for (let i = 0; i < IRQ_RETRIES && this.irqs.level(line); i++) if (!k.deliverIrq(iommu)) break;
+    }
   }
 
   /** Route the kernel's and the script API's preemptible operations to exec (null: run them at once). */

@@ -16,7 +16,8 @@ export type FindingKind =
   | 'bus-error'
   | 'mmio-while-off'
   | 'driver-warn'
-  | 'oops';
+  | 'oops'
+  | 'master-stalled';
 
 export type Severity = 'error' | 'warning' | 'info';
 

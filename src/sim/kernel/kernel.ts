@@ -302,6 +302,20 @@ export class Kernel {
     this.kprobes.restore(s.kprobes);
   }
 
+  /** Interrupt lines with a handler: the config's IRQ of every probed IOMMU whose driver has one. */
+  irqHandlers(): { line: number; iommu: string }[] {
+    return this.opts.config.iommus.flatMap((i) => (i.irq !== undefined && this.core.iommu(i.name)?.irq ? [{ line: i.irq, iommu: i.name }] : []));
+  }
+
+  /** The GIC delivers the line: the IOMMU's handler runs to completion now. True for IRQ_HANDLED. */
+  deliverIrq(iommu: string): boolean {
+    const irq = this.core.iommu(iommu)?.irq;
+    if (!irq) return false;
+    const handled = this.runNow(irq());
+    if (this.pm.hasWork()) this.runNow(this.pm.runWork());
+    return handled;
+  }
+
   /** A script's domain handle back to the domain. */
   domain(h: DomainHandle): IommuDomain {
     const d = this.core.domain(h.id);

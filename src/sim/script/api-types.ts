@@ -49,6 +49,7 @@ const FINDING_KINDS = [
   'mmio-while-off',
   'driver-warn',
   'oops',
+  'master-stalled',
 ] as const satisfies readonly FindingKind[];
 
 const FAULT_REASONS = [
@@ -61,6 +62,7 @@ const FAULT_REASONS = [
   'powered-off',
   'master-reset',
   'address-size',
+  'stalled',
 ] as const satisfies readonly FaultReason[];
 
 // Compile-time guards: a kind or reason added to the engine must be added here too.
