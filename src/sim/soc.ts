@@ -15,7 +15,7 @@ import { SparseRam, type RamSnapshot } from './mem/ram';
 import type { BlockMeta, RegisterFile } from './regs/dsl';
 import { DmaMaster, type DmaMasterSnapshot } from './hw/dma-master';
 import { IrqLines } from './hw/irq';
-import { ClockGate, gateMmio, PowerDomain } from './hw/power';
+import { ClockGate, gateMmio, PowerDomain, ResetLine } from './hw/power';
 import { createArmSmmu } from './hw/arm-smmu';
 import { createMtkV7sIommu } from './hw/mtk-v7s';
 import { createIommuRegistry, type IommuFactory } from './hw/registry';
@@ -70,6 +70,7 @@ interface SocState {
   irqs: ReturnType<IrqLines['snapshot']>;
   domains: [string, boolean][];
   clocks: [string, boolean][];
+  resets: [string, boolean][];
   iommus: [string, unknown][];
   devices: [string, DmaMasterSnapshot][];
   checks: CheckersSnapshot;
@@ -98,6 +99,7 @@ export class Soc {
   private executor: Executor | null = null;
   private readonly domains = new Map<string, PowerDomain>();
   private readonly gates = new Map<string, ClockGate>();
+  private readonly resetLines = new Map<string, ResetLine>();
   private readonly iommuMap = new Map<string, IommuModel>();
   private readonly deviceMap = new Map<string, DmaMaster>();
   private readonly regBlocks = new Map<string, RegBlock>();
@@ -135,6 +137,7 @@ export class Soc {
       this.domains.set(d.name, new PowerDomain(d.name, d.on ?? true, d.offAccess ?? 'reset-values', this.clock, this.trace));
     }
     for (const c of config.clocks ?? []) this.gates.set(c.name, new ClockGate(c.name, c.rateHz ?? 0, c.on ?? true));
+    for (const r of config.resets ?? []) this.resetLines.set(r.name, new ResetLine(r.name, r.asserted ?? false));
 
     for (const cfg of config.iommus) {
       const factory = registry.get(cfg.model);
@@ -143,11 +146,12 @@ export class Soc {
       this.iommuMap.set(cfg.name, iommu);
       const domain = cfg.powerDomain === undefined ? undefined : this.domainNamed(cfg.powerDomain, cfg.name);
       const clocks = (cfg.clocks ?? []).map((c) => this.clockNamed(c, cfg.name));
+      const resets = (cfg.resets ?? []).map((r) => this.resetNamed(r, cfg.name));
       domain?.add(iommu);
       if (cfg.irq !== undefined) this.irqs.connect(cfg.irq, cfg.name);
       const windows = iommu.registerFiles();
       iommu.mmio().forEach((region, i) => {
-        this.bus.mapMmio({ ...region, target: gateMmio(region.target, region.base, iommu.decl, domain, clocks, this.findings) });
+        this.bus.mapMmio({ ...region, target: gateMmio(region.target, region.base, iommu.decl, domain, clocks, resets, this.findings) });
         const w = windows[i];
         if (w) this.regBlocks.set(w.window, { name: w.window, iommu, base: region.base, size: region.size, regs: w.regs });
       });
@@ -212,6 +216,12 @@ export class Soc {
     return c;
   }
 
+  private resetNamed(name: string, user: string): ResetLine {
+    const r = this.resetLines.get(name);
+    if (!r) throw new Error(`${user}: no reset line named ${name}`);
+    return r;
+  }
+
   iommus(): string[] {
     return [...this.iommuMap.keys()];
   }
@@ -238,6 +248,18 @@ export class Soc {
 
   clockGate(name: string): ClockGate {
     return this.clockNamed(name, 'soc');
+  }
+
+  resetLine(name: string): ResetLine {
+    return this.resetNamed(name, 'soc');
+  }
+
+  /** The clock gates and reset lines with their state, for the device tree. */
+  lines(): { clocks: { name: string; on: boolean }[]; resets: { name: string; asserted: boolean }[] } {
+    return {
+      clocks: [...this.gates.values()].map((c) => ({ name: c.name, on: c.on })),
+      resets: [...this.resetLines.values()].map((r) => ({ name: r.name, asserted: r.asserted })),
+    };
   }
 
   /** Blocks for the inspector: register windows, masters and power domains. */
@@ -354,6 +376,7 @@ export class Soc {
       irqs: this.irqs.snapshot(),
       domains: [...this.domains].map(([n, d]) => [n, d.on]),
       clocks: [...this.gates].map(([n, c]) => [n, c.on]),
+      resets: [...this.resetLines].map(([n, r]) => [n, r.asserted]),
       iommus: [...this.iommuMap].map(([n, i]) => [n, i.snapshot()]),
       devices: [...this.deviceMap].map(([n, d]) => [n, d.snapshot()]),
       checks: this.checks.snapshot(),
@@ -373,6 +396,10 @@ export class Soc {
     for (const [n, on] of s.clocks) {
       const c = this.gates.get(n);
       if (c) c.on = on;
+    }
+    for (const [n, asserted] of s.resets) {
+      const r = this.resetLines.get(n);
+      if (r) r.asserted = asserted;
     }
     for (const [n, snap] of s.iommus) this.iommuMap.get(n)?.restore(snap);
     for (const [n, snap] of s.devices) this.deviceMap.get(n)?.restore(snap);

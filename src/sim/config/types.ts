@@ -18,6 +18,8 @@ export interface SocConfig {
   memory: MemoryConfig[];
   powerDomains?: PowerDomainConfig[];
   clocks?: ClockConfig[];
+  /** Reset controller lines (e.g. the H6's RST_BUS_IOMMU). */
+  resets?: ResetConfig[];
   iommus: IommuConfig[];
   devices: DeviceConfig[];
 }
@@ -42,6 +44,12 @@ export interface ClockConfig {
   on?: boolean;
 }
 
+export interface ResetConfig {
+  name: string;
+  /** Whether the line is asserted (the block held in reset) at power-on (default false). */
+  asserted?: boolean;
+}
+
 export interface CacheSizeConfig {
   entries: number;
 }
@@ -56,6 +64,8 @@ export interface IommuConfig {
   coherentWalk?: boolean;
   powerDomain?: string;
   clocks?: string[];
+  /** Reset lines that hold this block in reset while asserted. */
+  resets?: string[];
   tlb?: CacheSizeConfig;
   walkCache?: CacheSizeConfig;
   /** Model-specific options (e.g. Rockchip 'v1' | 'v2'). */

@@ -252,6 +252,10 @@ ${registerTypes(byType(blocks))}
     findings(): Finding[];
     /** Returns the findings and clears the list (a test that reproduces a bug takes them). */
     takeFindings(): Finding[];
+    /** Assert or deassert a reset controller line (config \`resets\`); MMIO to a block held in reset is a bus-error. */
+    reset(line: string, asserted: boolean): Promise<void>;
+    /** Gate or ungate a clock (config \`clocks\`); MMIO to a block whose clock is off is a bus-error. */
+    clock(line: string, on: boolean): Promise<void>;
   }
 
   // ---- kernel -------------------------------------------------------------------------------
