@@ -100,6 +100,8 @@ export class Soc {
   private readonly domains = new Map<string, PowerDomain>();
   private readonly gates = new Map<string, ClockGate>();
   private readonly resetLines = new Map<string, ResetLine>();
+  /** Block name → its power domain's name, for genpd. */
+  private readonly memberDomain = new Map<string, string>();
   private readonly iommuMap = new Map<string, IommuModel>();
   private readonly deviceMap = new Map<string, DmaMaster>();
   private readonly regBlocks = new Map<string, RegBlock>();
@@ -148,6 +150,7 @@ export class Soc {
       const clocks = (cfg.clocks ?? []).map((c) => this.clockNamed(c, cfg.name));
       const resets = (cfg.resets ?? []).map((r) => this.resetNamed(r, cfg.name));
       domain?.add(iommu);
+      if (cfg.powerDomain !== undefined) this.memberDomain.set(cfg.name, cfg.powerDomain);
       if (cfg.irq !== undefined) this.irqs.connect(cfg.irq, cfg.name);
       const windows = iommu.registerFiles();
       iommu.mmio().forEach((region, i) => {
@@ -163,7 +166,10 @@ export class Soc {
       if (cfg.iommu && !iommu) throw new Error(`${cfg.name}: no IOMMU named ${cfg.iommu}`);
       const dev = new DmaMaster(cfg, this.ctx, iommu ?? null);
       this.deviceMap.set(cfg.name, dev);
-      if (cfg.powerDomain !== undefined) this.domainNamed(cfg.powerDomain, cfg.name).add(dev);
+      if (cfg.powerDomain !== undefined) {
+        this.domainNamed(cfg.powerDomain, cfg.name).add(dev);
+        this.memberDomain.set(cfg.name, cfg.powerDomain);
+      }
     }
     this.checks = new Checkers({ config, bus: this.bus, clock: this.clock, trace: this.trace, findings: this.findings, iommus: this.iommuMap });
     this.ctx.observer = this.checks;
@@ -194,9 +200,27 @@ export class Soc {
     });
     this.kernelInstance = k;
     this.checks.attachKernel(k);
+    k.pm.onStatus((dev, status) => this.genpd(dev, status));
     runOp(k.boot());
     k.exec = this.executor ?? undefined;
     return k;
+  }
+
+  /**
+   * genpd: a device's domain powers on as it starts resuming (before its runtime_resume callback)
+   * and off once every device in it is runtime-suspended with runtime PM enabled (after the last
+   * runtime_suspend callback); off, its blocks lose their register state. A device whose runtime PM
+   * is disabled keeps its domain on, as pm_runtime_suspended() is false for it.
+   */
+  private genpd(dev: string, status: string): void {
+    const name = this.memberDomain.get(dev);
+    if (name === undefined) return;
+    const domain = this.domainNamed(name, dev);
+    if (status === 'resuming' && !domain.on) domain.set(true);
+    if (status !== 'suspended' || !domain.on) return;
+    const pm = this.kernelInstance!.pm;
+    const members = [...this.memberDomain].filter(([, d]) => d === name).map(([m]) => m);
+    if (members.every((m) => pm.has(m) && pm.status(m) === 'suspended' && pm.state(m).disableDepth === 0)) domain.set(false);
   }
 
   /** The kernel if something booted it, else null: inspectors use this, so looking never boots one. */

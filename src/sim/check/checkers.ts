@@ -387,12 +387,27 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     if (!lt) return;
     const owner = lt.enabled ? k.pages.ownerOf(lt.root) : undefined;
     if (owner?.kind === 'pgtable' && owner.domain === d.id) return;
+    const hw = lt.enabled ? `${lt.reg} = ${hex(lt.root)}${owner ? ` (${ownerLabel(owner)})` : ''}` : 'translation is off';
+    const pd = this.opts.config.iommus.find((c) => c.name === iommu.name)?.powerDomain;
+    if (k.pm.isEnabled() && pd !== undefined && k.pm.status(iommu.name) === 'active') {
+      // Resumed, yet not translating with its domain: the power domain was off (genpd) and the
+      // runtime resume did not program the IOMMU again.
+      const key = `resume|${window}|${d.id}`;
+      if (this.reported.has(key)) return;
+      this.reported.add(key);
+      this.opts.findings.report({
+        kind: 'dma-while-suspended',
+        severity: 'error',
+        message: `${master.name}: DMA ${access} at IOVA ${hex(iova)} through ${window}, runtime-active with domain ${d.id} attached but not programmed with it (${hw}): its registers are lost while power domain ${pd} is off, and its runtime resume did not program them again`,
+        where: where({ iommu: iommu.name, device: master.name, iova, domain: d.id }),
+      });
+      return;
+    }
     const cause = !k.pm.isEnabled() ? 'runtime PM is compiled out (CONFIG_PM=n)' : k.pm.control(iommu.name) === 'on' ? `runtime PM of ${iommu.name} is inhibited (power/control = on)` : null;
     if (!cause) return;
     const key = `setup|${window}|${d.id}`;
     if (this.reported.has(key)) return;
     this.reported.add(key);
-    const hw = lt.enabled ? `${lt.reg} = ${hex(lt.root)}${owner ? ` (${ownerLabel(owner)})` : ''}` : 'translation is off';
     this.opts.findings.report({
       kind: 'pm-disabled-no-setup',
       severity: 'error',

@@ -9,6 +9,8 @@
  * (the code before "Make sure that page table state is coherent", problems.md P1). pageFaultDone:
  * false is a fault handler that acknowledges the interrupt but never sends PAGE_FAULT_DONE, which
  * leaves the faulting master stalled (a driver bug to show, not an upstream version).
+ * reprogramOnResume: false is a runtime_resume that does not run rk_iommu_enable (the v4.14 driver
+ * had no runtime-PM callbacks): after its power domain was off, the IOMMU stays at reset.
  */
 import type { Op } from '../../core/coop';
 import { num } from '../../config/types';
@@ -41,9 +43,10 @@ const POLL_TIMEOUT_US = 1000;
 export interface RockchipVariant {
   zapOrder: 'after-update' | 'before-update';
   pageFaultDone: boolean;
+  reprogramOnResume: boolean;
 }
 
-const DEFAULT_VARIANT: RockchipVariant = { zapOrder: 'after-update', pageFaultDone: true };
+const DEFAULT_VARIANT: RockchipVariant = { zapOrder: 'after-update', pageFaultDone: true, reprogramOnResume: true };
 
 export const ROCKCHIP_SYMBOLS = [
   'rk_iommu_map',
@@ -322,7 +325,7 @@ export function rockchipIommuDriver(): KernelDriver {
           return 0;
         },
         *runtimeResume() {
-          return current ? yield* enable() : 0;
+          return current && variant.reprogramOnResume ? yield* enable() : 0;
         },
       });
       pm.enable(name);
