@@ -155,7 +155,7 @@ export function createSocBindings(soc: Soc): SocBindings {
     setPower: async (domain, on) => soc.powerDomain(domain).set(on),
     reset: async (line, asserted) => {
       if (typeof asserted !== 'boolean') throw new TypeError(`reset(${line}): asserted must be a boolean, not ${String(asserted)}`);
-      soc.resetLine(line).asserted = asserted;
+      soc.resetLine(line).set(asserted);
     },
     clock: async (line, on) => {
       if (typeof on !== 'boolean') throw new TypeError(`clock(${line}): on must be a boolean, not ${String(on)}`);

@@ -149,6 +149,7 @@ export class Soc {
       const domain = cfg.powerDomain === undefined ? undefined : this.domainNamed(cfg.powerDomain, cfg.name);
       const clocks = (cfg.clocks ?? []).map((c) => this.clockNamed(c, cfg.name));
       const resets = (cfg.resets ?? []).map((r) => this.resetNamed(r, cfg.name));
+      for (const r of resets) r.add(iommu);
       domain?.add(iommu);
       if (cfg.powerDomain !== undefined) this.memberDomain.set(cfg.name, cfg.powerDomain);
       if (cfg.irq !== undefined) this.irqs.connect(cfg.irq, cfg.name);
@@ -197,6 +198,12 @@ export class Soc {
       ram: [kernelRam(num(mem.base), num(mem.size))],
       observer: this.checks,
       callSite: () => this.checks.callSite?.(),
+      lines: {
+        setClock: (name, on) => {
+          this.clockNamed(name, 'kernel').on = on;
+        },
+        setReset: (name, asserted) => this.resetNamed(name, 'kernel').set(asserted),
+      },
     });
     this.kernelInstance = k;
     this.checks.attachKernel(k);
@@ -421,10 +428,7 @@ export class Soc {
       const c = this.gates.get(n);
       if (c) c.on = on;
     }
-    for (const [n, asserted] of s.resets) {
-      const r = this.resetLines.get(n);
-      if (r) r.asserted = asserted;
-    }
+    for (const [n, asserted] of s.resets) this.resetLines.get(n)?.restoreLevel(asserted);
     for (const [n, snap] of s.iommus) this.iommuMap.get(n)?.restore(snap);
     for (const [n, snap] of s.devices) this.deviceMap.get(n)?.restore(snap);
     this.checks.restore(s.checks);

@@ -388,23 +388,8 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     const owner = lt.enabled ? k.pages.ownerOf(lt.root) : undefined;
     if (owner?.kind === 'pgtable' && owner.domain === d.id) return;
     const hw = lt.enabled ? `${lt.reg} = ${hex(lt.root)}${owner ? ` (${ownerLabel(owner)})` : ''}` : 'translation is off';
-    const pd = this.opts.config.iommus.find((c) => c.name === iommu.name)?.powerDomain;
-    if (k.pm.isEnabled() && pd !== undefined && k.pm.status(iommu.name) === 'active') {
-      // Resumed, yet not translating with its domain: the power domain was off (genpd) and the
-      // runtime resume did not program the IOMMU again.
-      const key = `resume|${window}|${d.id}`;
-      if (this.reported.has(key)) return;
-      this.reported.add(key);
-      this.opts.findings.report({
-        kind: 'dma-while-suspended',
-        severity: 'error',
-        message: `${master.name}: DMA ${access} at IOVA ${hex(iova)} through ${window}, runtime-active with domain ${d.id} attached but not programmed with it (${hw}): its registers are lost while power domain ${pd} is off, and its runtime resume did not program them again`,
-        where: where({ iommu: iommu.name, device: master.name, iova, domain: d.id }),
-      });
-      return;
-    }
     const cause = !k.pm.isEnabled() ? 'runtime PM is compiled out (CONFIG_PM=n)' : k.pm.control(iommu.name) === 'on' ? `runtime PM of ${iommu.name} is inhibited (power/control = on)` : null;
-    if (!cause) return;
+    if (!cause) return this.notReprogrammed(master, iommu, window, iova, access, d.id, hw);
     const key = `setup|${window}|${d.id}`;
     if (this.reported.has(key)) return;
     this.reported.add(key);
@@ -413,6 +398,26 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
       severity: 'error',
       message: `${master.name}: DMA ${access} at IOVA ${hex(iova)} through ${window}, which was never programmed with domain ${d.id} attached to it (${hw}): ${cause}, so a driver that programs the hardware only from its runtime resume callback never does; program it from attach too`,
       where: where({ iommu: iommu.name, device: master.name, iova, domain: d.id }),
+    });
+  }
+
+
+  /**
+   * A runtime-active IOMMU in a power domain, not translating with the domain attached to it: the
+   * domain was off (genpd), which lost its registers, and its runtime resume did not program it again.
+   */
+  private notReprogrammed(master: MasterPort, iommu: IommuModel, window: string, iova: number, access: AccessKind, domain: number, hw: string): void {
+    const k = this.kernel!;
+    const pd = this.opts.config.iommus.find((c) => c.name === iommu.name)?.powerDomain;
+    if (!k.pm.isEnabled() || pd === undefined || k.pm.status(iommu.name) !== 'active') return;
+    const key = `resume|${window}|${domain}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.opts.findings.report({
+      kind: 'dma-while-suspended',
+      severity: 'error',
+      message: `${master.name}: DMA ${access} at IOVA ${hex(iova)} through ${window}, runtime-active with domain ${domain} attached but not programmed with it (${hw}): its registers are lost while power domain ${pd} is off, and its runtime resume did not program them again`,
+      where: where({ iommu: iommu.name, device: master.name, iova, domain }),
     });
   }
 

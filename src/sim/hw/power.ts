@@ -50,12 +50,34 @@ export class PowerDomain {
   }
 }
 
-/** A reset controller line: while asserted, the blocks on it are held in reset. */
+/** A reset controller line: while asserted, the blocks on it are held in reset (their state lost, as powered off). */
 export class ResetLine {
+  private members: PowerMember[] = [];
+
   constructor(
     readonly name: string,
-    public asserted: boolean,
+    private state: boolean,
   ) {}
+
+  get asserted(): boolean {
+    return this.state;
+  }
+
+  add(member: PowerMember): void {
+    this.members.push(member);
+    if (this.state) member.setPowered(false);
+  }
+
+  set(asserted: boolean): void {
+    if (asserted === this.state) return;
+    this.state = asserted;
+    for (const m of this.members) m.setPowered(!asserted);
+  }
+
+  /** Restores the level without resetting members again: their own snapshots carry their state. */
+  restoreLevel(asserted: boolean): void {
+    this.state = asserted;
+  }
 }
 
 /** A gateable clock. A block whose clock is off answers MMIO with zeros and drops writes. */

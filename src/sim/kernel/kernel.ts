@@ -47,6 +47,27 @@ export interface DriverContext {
   readonly cyclesPerUs: number;
   /** Where the driver declares its probe-able functions and fires their probes. */
   readonly kprobes: Kprobes;
+  /** The instance's clocks and reset line (config `clocks`, `resets`), as the clk and reset frameworks give them. */
+  readonly clk: ClkBulk;
+  readonly reset: ResetControl;
+}
+
+/** clk_bulk_prepare_enable / clk_bulk_disable_unprepare over the instance's clocks: refcounted per clock. */
+export interface ClkBulk {
+  prepareEnable(): number;
+  disableUnprepare(): void;
+}
+
+/** reset_control_deassert / reset_control_assert over the instance's reset lines. */
+export interface ResetControl {
+  deassert(): number;
+  assert(): number;
+}
+
+/** What the SoC lets the kernel drive: clock gates and reset controller lines, by name. */
+export interface HardwareLines {
+  setClock(name: string, on: boolean): void;
+  setReset(name: string, asserted: boolean): void;
 }
 
 /**
@@ -79,6 +100,8 @@ export interface KernelOptions {
   /** How an operation runs; default: to completion on the calling thread (single CPU). */
   exec?: <T>(op: Op<T>) => Promise<T>;
   observer?: KernelObserver;
+  /** Clock gates and reset lines (absent: the clk and reset calls do nothing). */
+  lines?: HardwareLines;
 }
 
 /** What the checkers are told of the kernel: the core's work, and where each kernel call starts and ends. */
@@ -171,6 +194,7 @@ export interface KernelSnapshot {
   core: IommuCoreSnapshot;
   dma: ReturnType<DmaIommu['snapshot']>;
   kprobes: ReturnType<Kprobes['snapshot']>;
+  clkCounts: [string, number][];
 }
 
 export class Kernel {
@@ -184,6 +208,8 @@ export class Kernel {
   readonly kprobes = new Kprobes();
   readonly api: KernelApi;
   private readonly drivers = new Map<string, KernelDriver>();
+  /** The clk framework's enable counts: a gate goes off when its count drops to zero. */
+  private clkCounts = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(private readonly opts: KernelOptions) {
@@ -236,6 +262,8 @@ export class Kernel {
         now: this.now,
         cyclesPerUs: (this.opts.cyclesPerMs ?? 1000) / 1000,
         kprobes: this.kprobes,
+        clk: this.clkBulk(i.clocks ?? []),
+        reset: this.resetControl(i.resets ?? []),
       };
       const r = yield* drv.probe(ctx);
       if (typeof r === 'number') {
@@ -253,6 +281,43 @@ export class Kernel {
       this.pm.enable(d.name);
     }
     yield* this.pm.runWork();
+  }
+
+  private clkBulk(names: readonly string[]): ClkBulk {
+    return {
+      prepareEnable: () => {
+        for (const n of names) {
+          const c = this.clkCounts.get(n) ?? 0;
+          this.clkCounts.set(n, c + 1);
+          if (c === 0) this.opts.lines?.setClock(n, true);
+        }
+        return 0;
+      },
+      disableUnprepare: () => {
+        for (const n of names) {
+          const c = this.clkCounts.get(n) ?? 0;
+          if (c === 0) {
+            this.log.warn(`clk ${n}: disabled more often than enabled`);
+            continue;
+          }
+          this.clkCounts.set(n, c - 1);
+          if (c === 1) this.opts.lines?.setClock(n, false);
+        }
+      },
+    };
+  }
+
+  private resetControl(names: readonly string[]): ResetControl {
+    return {
+      deassert: () => {
+        for (const n of names) this.opts.lines?.setReset(n, false);
+        return 0;
+      },
+      assert: () => {
+        for (const n of names) this.opts.lines?.setReset(n, true);
+        return 0;
+      },
+    };
   }
 
   /** Run an operation (and then the PM work it queued) the way the options say. */
@@ -290,7 +355,7 @@ export class Kernel {
 
   /** The whole kernel state, for explorer checkpoints (drivers through their snapshot hooks). */
   snapshot(): KernelSnapshot {
-    return { pages: this.pages.snapshot(), pm: this.pm.snapshot(), core: this.core.snapshot(), dma: this.dma.snapshot(), kprobes: this.kprobes.snapshot() };
+    return { pages: this.pages.snapshot(), pm: this.pm.snapshot(), core: this.core.snapshot(), dma: this.dma.snapshot(), kprobes: this.kprobes.snapshot(), clkCounts: [...this.clkCounts] };
   }
 
   /** After the clock was restored: PM timers are re-armed on it. */
@@ -300,6 +365,7 @@ export class Kernel {
     this.core.restore(s.core);
     this.dma.restore(s.dma);
     this.kprobes.restore(s.kprobes);
+    this.clkCounts = new Map(s.clkCounts);
   }
 
   /** Interrupt lines with a handler: the config's IRQ of every probed IOMMU whose driver has one. */

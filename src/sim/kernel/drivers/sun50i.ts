@@ -234,6 +234,13 @@ export function sun50iIommuDriver(): KernelDriver {
         const d = live();
         if (!d) return 0;
         probe('sun50i_iommu_enable', 'entry');
+        let r = ctx.reset.deassert();
+        if (r) return r;
+        r = ctx.clk.prepareEnable();
+        if (r) {
+          ctx.reset.assert();
+          return r;
+        }
         yield* lock.lock();
         yield* wr(priv(d).dt, TTB_REG);
         yield* wr(TLB_PREFETCH_ALL, TLB_PREFETCH_REG);
@@ -243,10 +250,12 @@ export function sun50iIommuDriver(): KernelDriver {
         yield* wr(allMasters((m) => autWr(ACI_RD, m)), DM_AUT_CTRL_REG(ACI_RD));
         yield* wr(allMasters((m) => autRd(ACI_WR, m)), DM_AUT_CTRL_REG(ACI_WR));
         if (variant.invalidateOnSwitch) {
-          const r = yield* flushAllTlb();
-          if (r) {
+          const f = yield* flushAllTlb();
+          if (f) {
             lock.unlock();
-            return r;
+            ctx.clk.disableUnprepare();
+            ctx.reset.assert();
+            return f;
           }
         }
         yield* wr(1, AUTO_GATING_REG);
@@ -262,6 +271,8 @@ export function sun50iIommuDriver(): KernelDriver {
         yield* wr(0, ENABLE_REG);
         yield* wr(0, TTB_REG);
         lock.unlock();
+        ctx.clk.disableUnprepare();
+        ctx.reset.assert();
       }
 
       /** sun50i_iommu_attach_domain: dma_map_single of the DT (a clean), then enable. */
@@ -426,10 +437,11 @@ export function sun50iIommuDriver(): KernelDriver {
                 rpmHeld = false;
                 yield* pm.putSync(name);
               }
-              yield* disable();
+              // Invalidate while the clock still runs: disable gates it and asserts the reset.
               yield* lock.lock();
               yield* flushAllTlb();
               lock.unlock();
+              yield* disable();
             }
             yield* freePageTables(d, false);
           }
