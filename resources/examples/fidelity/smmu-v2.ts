@@ -8,6 +8,8 @@
 const SMMU = 'smmu0';
 const CONTEXT_IRQ_BASE = 65;
 const RW = 3;
+const FSR = ['CB0_FSR', 'CB1_FSR', 'CB2_FSR', 'CB3_FSR', 'CB4_FSR', 'CB5_FSR', 'CB6_FSR', 'CB7_FSR'] as const;
+const CBAR = ['CBAR0', 'CBAR1', 'CBAR2', 'CBAR3', 'CBAR4', 'CBAR5', 'CBAR6', 'CBAR7'] as const;
 
 test('arm_smmu_device_reset sets VMIDPNE and PTM in sCR0', async () => {
   await kernel.boot();
@@ -27,12 +29,12 @@ test('a fault in a context bank raises that bank\'s own context interrupt, not b
   expect(r.fault?.reason).toBe('dte-invalid');
   // The bank video's domain got (the default domains took the first ones at boot).
   const banks: number[] = [];
-  for (let n = 0; n < 8; n++) if ((await soc.reg(SMMU, `CB${n}_FSR`)) !== 0) banks.push(n);
+  for (let n = 0; n < FSR.length; n++) if ((await soc.reg(SMMU, FSR[n]!)) !== 0) banks.push(n);
   expect(banks).toHaveLength(1);
   const bank = banks[0]!;
   expect(bank).toBeGreaterThan(0);
   // SMMUv2: CBAR.IRPTNDX is not written, and the bank's own line is raised.
-  expect((await soc.reg(SMMU, `CBAR${bank}`)) >>> 24).toBe(0);
+  expect((await soc.reg(SMMU, CBAR[bank]!)) >>> 24).toBe(0);
   expect(soc.irq(CONTEXT_IRQ_BASE + bank)).toBe(true);
   expect(soc.irq(CONTEXT_IRQ_BASE)).toBe(false);
   expect(await kernel.handleIrq(SMMU)).toBe(true);

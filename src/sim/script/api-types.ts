@@ -252,6 +252,14 @@ ${registerTypes(byType(blocks))}
     findings(): Finding[];
     /** Returns the findings and clears the list (a test that reproduces a bug takes them). */
     takeFindings(): Finding[];
+    /** Register windows, masters and power domains; powered is false while off or held in reset. */
+    blocks(): { name: string; kind: 'iommu' | 'device' | 'power'; model: string; base: number; size: number; powered: boolean }[];
+    /** Interrupt lines: level, rising edges since reset, the blocks that drive each. */
+    irqs(): { line: number; level: boolean; raised: number; sources: string[] }[];
+    /** Whether an interrupt line (GIC SPI number) is asserted now. */
+    irq(line: number): boolean;
+    /** Switch a power domain by hand. */
+    setPower(domain: string, on: boolean): Promise<void>;
     /** Assert or deassert a reset controller line (config \`resets\`); MMIO to a block held in reset is a bus-error. */
     reset(line: string, asserted: boolean): Promise<void>;
     /** Gate or ungate a clock (config \`clocks\`); MMIO to a block whose clock is off is a bus-error. */
