@@ -161,7 +161,8 @@ export class DmaMaster implements PowerMember {
       const n = this.beat(va, va, length - done);
       point.pa = va;
       yield point;
-      const stalled = keep ? yield* this.awaitStall(va, 'read', point) : null;
+      // The wait's generator only when the IOMMU stalls: beats allocate nothing otherwise.
+      const stalled = keep && this.iommu?.stallOf?.(this.port, 'read') ? yield* this.awaitStall(va, 'read', point) : null;
       if (stalled) {
         this.span('read', start, { iova: hex(iova), len: length, ok: false });
         return { ok: false, fault: stalled };
@@ -192,7 +193,7 @@ export class DmaMaster implements PowerMember {
       const n = this.beat(va, va, bytes.length - done);
       point.pa = va;
       yield point;
-      const stalled = wait ? yield* this.awaitStall(va, 'write', point) : null;
+      const stalled = wait && this.iommu?.stallOf?.(this.port, 'write') ? yield* this.awaitStall(va, 'write', point) : null;
       if (stalled) {
         this.span('write', start, { iova: hex(iova), len: bytes.length, ok: false });
         return { ok: false, fault: stalled };
