@@ -86,6 +86,13 @@ export interface TestResult {
   findings: Finding[];
 }
 
+/**
+ * When the kernel layer boots: 'lazy' at the first use of `kernel`, 'eager' before the script
+ * runs, 'none' never (a script that uses `kernel` gets an error saying so).
+ */
+export type KernelMode = 'none' | 'lazy' | 'eager';
+export const KERNEL_MODES: readonly KernelMode[] = ['none', 'lazy', 'eager'];
+
 export interface ScriptRunRequest {
   source: string;
   fileName: string;
@@ -98,6 +105,8 @@ export interface ScriptRunRequest {
   shard?: { index: number; count: number };
   /** Answer the explore calls with these (merged shard) results instead of exploring. */
   exploreAnswers?: { call: ExploreCall; result: ExploreResult }[];
+  /** When the kernel layer boots (default: the config's, else 'lazy': at the first use of `kernel`). */
+  kernel?: KernelMode;
 }
 
 export interface ScriptRunResult {

@@ -10,6 +10,7 @@ import type { SocConfig } from './config/types';
 import { scriptApiDts } from './script/api-types';
 import { runScript } from './script/run';
 import { Soc, type SocSnapshot } from './soc';
+import { kernelApi } from './kernel/kernel';
 import { createSocBindings } from './soc-api';
 import { checkedApi } from './api-args';
 import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
@@ -271,7 +272,7 @@ export class Session {
   async serveExplore(job: ExploreJob, channel: HelperChannel): Promise<string> {
     const loaded = this.loadConfig(job.config.text, job.config.file);
     if (!loaded.ok) return `the helper cannot load the config: ${loaded.errors[0]?.message ?? ''}`;
-    const req: ScriptRunRequest = { source: job.source, fileName: job.fileName, seed: job.seed, timeoutMs: job.timeoutMs };
+    const req: ScriptRunRequest = { source: job.source, fileName: job.fileName, seed: job.seed, timeoutMs: job.timeoutMs, ...(job.kernel ? { kernel: job.kernel } : {}) };
     const r = await this.execute(req, 0, { serve: { call: job.call, earlier: job.earlier, channel } });
     const why = r.error?.message ?? r.tests.find((t) => t.error)?.error?.message;
     return `the script ended before explore call ${job.call.ordinal} of test ${job.call.test}${why ? `: ${why}` : ''}`;
@@ -446,8 +447,9 @@ export class Session {
     const loaded = this.loaded;
     const seed = req.seed ?? loaded.config.seed ?? DEFAULT_SEED;
     const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const soc = new Soc(this.loaded.config, seed);
+    const soc = new Soc(this.loaded.config, seed, undefined, undefined, req.kernel ?? loaded.config.kernel ?? 'lazy');
     this.soc = soc;
+    if (soc.kernelMode === 'eager') void soc.kernel;
     this.callSite = () => undefined;
     this.testName = '';
     // Moments: a re-execution keeps the asked ones, a user's run its keyframes and findings.
@@ -481,7 +483,7 @@ export class Session {
     const parallel: ExploreBindingOptions['parallel'] = pool && {
       pool,
       ...(req.exploreWorkers !== undefined ? { workers: req.exploreWorkers } : {}),
-      job: (call, earlier) => ({ config: { text: loaded.text, file: loaded.file }, source: req.source, fileName: req.fileName, seed, timeoutMs, call, earlier }),
+      job: (call, earlier) => ({ config: { text: loaded.text, file: loaded.file }, source: req.source, fileName: req.fileName, seed, timeoutMs, ...(req.kernel ? { kernel: req.kernel } : {}), call, earlier }),
     };
     const out = await runScript({
       source: req.source,
@@ -494,7 +496,14 @@ export class Session {
       },
       bindings: {
         soc: checkedApi('soc', createSocBindings(soc)),
-        kernel: checkedApi('kernel', soc.kernel.api),
+        // Booted at its first use, so a script that only touches `soc` sees every block at reset.
+        kernel: checkedApi(
+          'kernel',
+          kernelApi(
+            () => soc.kernel,
+            () => void soc.kernel,
+          ),
+        ),
         explore: createExploreBinding(soc, {
           onProgress: (p) => {
             this.opts.heartbeat({ runId, budgetMs: testTimeoutMs, test: testName });

@@ -58,6 +58,10 @@ export interface SocBindings {
   irqs(): IrqLineState[];
   irq(line: number): boolean;
   setPower(domain: string, on: boolean): Promise<void>;
+  /** A reset controller line: asserted holds its blocks in reset. */
+  reset(line: string, asserted: boolean): Promise<void>;
+  /** A clock gate on or off. */
+  clock(line: string, on: boolean): Promise<void>;
 }
 
 function addr(v: number | bigint, what: string): number {
@@ -149,5 +153,13 @@ export function createSocBindings(soc: Soc): SocBindings {
     irqs: () => soc.irqs.list(),
     irq: (line) => soc.irqs.level(line),
     setPower: async (domain, on) => soc.powerDomain(domain).set(on),
+    reset: async (line, asserted) => {
+      if (typeof asserted !== 'boolean') throw new TypeError(`reset(${line}): asserted must be a boolean, not ${String(asserted)}`);
+      soc.resetLine(line).set(asserted);
+    },
+    clock: async (line, on) => {
+      if (typeof on !== 'boolean') throw new TypeError(`clock(${line}): on must be a boolean, not ${String(on)}`);
+      soc.clockGate(line).on = on;
+    },
   };
 }

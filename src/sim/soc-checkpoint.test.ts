@@ -63,11 +63,27 @@ describe('engine checkpoint', () => {
   it('restore brings back the state at the checkpoint', async () => {
     const s = soc('rk3399');
     const before = () => ({ now: s.clock.now(), ram: s.ram.touchedAddresses(), pages: s.kernel.pages.snapshot(), trace: s.trace.events().length, pm: s.kernel.pm.snapshot() });
+    void s.kernel;
     const cp = s.checkpoint();
     const b = before();
     await workload(s);
     cp.restore();
     expect(before()).toEqual(b);
+  });
+});
+
+describe('checkpoint before the kernel booted', () => {
+  it('restore drops a kernel the run booted: the blocks are at reset again and the next use boots afresh', async () => {
+    const s = soc('sun50i-h6');
+    const cp = s.checkpoint();
+    const regs = () => ['ENABLE', 'TTB', 'INT_ENABLE'].map((r) => s.readReg('iommu0', r));
+    expect(regs()).toEqual([0, 0, 0]);
+    const k = s.kernel;
+    expect(regs()).not.toEqual([0, 0, 0]);
+    cp.restore();
+    expect(s.bootedKernel).toBeNull();
+    expect(regs()).toEqual([0, 0, 0]);
+    expect(s.kernel).not.toBe(k);
   });
 });
 

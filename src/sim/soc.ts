@@ -16,7 +16,7 @@ import { SparseRam, type RamSnapshot } from './mem/ram';
 import type { BlockMeta, RegisterFile } from './regs/dsl';
 import { DmaMaster, type DmaMasterSnapshot } from './hw/dma-master';
 import { IrqLines } from './hw/irq';
-import { ClockGate, gateMmio, PowerDomain } from './hw/power';
+import { ClockGate, gateMmio, PowerDomain, ResetLine } from './hw/power';
 import { createArmSmmu } from './hw/arm-smmu';
 import { createMtkV7sIommu } from './hw/mtk-v7s';
 import { createIommuRegistry, type IommuFactory } from './hw/registry';
@@ -29,7 +29,7 @@ import type { Executor } from './core/scheduler';
 import { iommuDrivers } from './kernel/drivers';
 import { Kernel, type KernelDriver, type KernelSnapshot } from './kernel/kernel';
 import { busPort } from './kernel/port';
-import type { BlockInfo } from '../shared/session-api';
+import type { BlockInfo, KernelMode } from '../shared/session-api';
 
 /** The IOMMU models the engine can build, by config `model`. */
 export const IOMMU_MODELS: ReadonlyMap<string, IommuFactory> = createIommuRegistry({
@@ -47,6 +47,9 @@ export function kernelRam(base: number, size: number): { base: number; size: num
   const half = Math.floor(size / 2 / 0x400000) * 0x400000;
   return { base: base + size - half, size: half };
 }
+
+/** How often a level interrupt the handler leaves asserted is delivered again before it is left alone. */
+const IRQ_RETRIES = 4;
 
 /** Cycles a CPU MMIO access costs, so driver poll loops make progress in simulated time. */
 const MMIO_CYCLES = 20;
@@ -67,6 +70,7 @@ interface SocState {
   irqs: ReturnType<IrqLines['snapshot']>;
   domains: [string, boolean][];
   clocks: [string, boolean][];
+  resets: [string, boolean][];
   iommus: [string, unknown][];
   devices: [string, DmaMasterSnapshot][];
   checks: CheckersSnapshot;
@@ -106,6 +110,9 @@ export class Soc {
   private executor: Executor | null = null;
   private readonly domains = new Map<string, PowerDomain>();
   private readonly gates = new Map<string, ClockGate>();
+  private readonly resetLines = new Map<string, ResetLine>();
+  /** Block name → its power domain's name, for genpd. */
+  private readonly memberDomain = new Map<string, string>();
   private readonly iommuMap = new Map<string, IommuModel>();
   private readonly deviceMap = new Map<string, DmaMaster>();
   private readonly regBlocks = new Map<string, RegBlock>();
@@ -115,6 +122,7 @@ export class Soc {
     readonly seed: number = config.seed ?? 1,
     registry: ReadonlyMap<string, IommuFactory> = IOMMU_MODELS,
     private readonly drivers: Iterable<KernelDriver> = iommuDrivers(),
+    readonly kernelMode: KernelMode = config.kernel ?? 'lazy',
   ) {
     const [mem, ...more] = config.memory;
     if (!mem) throw new ConfigBuildError('/memory', 'config has no memory');
@@ -135,12 +143,14 @@ export class Soc {
       findings: this.findings,
       rng: this.rng,
       setIrq: (line, level) => this.irqs.set(line, level),
+      idle: () => this.takeInterrupts(),
     };
 
     for (const d of config.powerDomains ?? []) {
       this.domains.set(d.name, new PowerDomain(d.name, d.on ?? true, d.offAccess ?? 'reset-values', this.clock, this.trace));
     }
     for (const c of config.clocks ?? []) this.gates.set(c.name, new ClockGate(c.name, c.rateHz ?? 0, c.on ?? true));
+    for (const r of config.resets ?? []) this.resetLines.set(r.name, new ResetLine(r.name, r.asserted ?? false));
 
     config.iommus.forEach((cfg, i) => atPath(`/iommus/${i}`, () => this.addIommu(cfg, i, registry)));
     config.devices.forEach((cfg, i) =>
@@ -150,7 +160,10 @@ export class Soc {
         if (cfg.iommu && !iommu) throw new ConfigBuildError(`/devices/${i}/iommu`, `${cfg.name}: no IOMMU named ${cfg.iommu}`);
         const dev = new DmaMaster(cfg, this.ctx, iommu ?? null);
         this.deviceMap.set(cfg.name, dev);
-        if (cfg.powerDomain !== undefined) this.domainNamed(cfg.powerDomain, cfg.name).add(dev);
+        if (cfg.powerDomain !== undefined) {
+          this.domainNamed(cfg.powerDomain, cfg.name).add(dev);
+          this.memberDomain.set(cfg.name, cfg.powerDomain);
+        }
       }),
     );
     this.checks = new Checkers({ config, bus: this.bus, clock: this.clock, trace: this.trace, findings: this.findings, iommus: this.iommuMap });
@@ -165,7 +178,10 @@ export class Soc {
     this.iommuMap.set(cfg.name, iommu);
     const domain = cfg.powerDomain === undefined ? undefined : this.domainNamed(cfg.powerDomain, cfg.name);
     const clocks = (cfg.clocks ?? []).map((c) => this.clockNamed(c, cfg.name));
+    const resets = (cfg.resets ?? []).map((r) => this.resetNamed(r, cfg.name));
+    for (const r of resets) r.add(iommu);
     domain?.add(iommu);
+    if (cfg.powerDomain !== undefined) this.memberDomain.set(cfg.name, cfg.powerDomain);
     if (cfg.irq !== undefined) this.irqs.connect(cfg.irq, cfg.name);
     const windows = iommu.registerFiles();
     iommu.mmio().forEach((region, j) => {
@@ -177,7 +193,7 @@ export class Soc {
           throw new ConfigBuildError(`/iommus/${i}/reg/${j}/size`, `${cfg.name}: the ${cfg.model} register file needs a window of at least 0x${need.toString(16)} bytes, not 0x${region.size.toString(16)}`);
         }
       }
-      this.bus.mapMmio({ ...region, target: gateMmio(region.target, region.base, iommu.decl, domain, clocks, this.findings) });
+      this.bus.mapMmio({ ...region, target: gateMmio(region.target, region.base, iommu.decl, domain, clocks, resets, this.findings) });
       if (w) this.regBlocks.set(w.window, { name: w.window, iommu, base: region.base, size: region.size, regs: w.regs });
     });
   }
@@ -188,6 +204,7 @@ export class Soc {
    */
   get kernel(): Kernel {
     if (this.kernelInstance) return this.kernelInstance;
+    if (this.kernelMode === 'none') throw new Error("the kernel layer is off (kernel mode 'none'): this run drives the hardware only");
     const mem = this.config.memory[0]!;
     const k = new Kernel({
       config: this.config,
@@ -201,12 +218,36 @@ export class Soc {
       ram: [kernelRam(num(mem.base), num(mem.size))],
       observer: this.checks,
       callSite: () => this.checks.callSite?.(),
+      lines: {
+        setClock: (name, on) => {
+          this.clockNamed(name, 'kernel').on = on;
+        },
+        setReset: (name, asserted) => this.resetNamed(name, 'kernel').set(asserted),
+      },
     });
     this.kernelInstance = k;
     this.checks.attachKernel(k);
+    k.pm.onStatus((dev, status) => this.genpd(dev, status));
     runOp(k.boot());
     k.exec = this.executor ?? undefined;
     return k;
+  }
+
+  /**
+   * genpd: a device's domain powers on as it starts resuming (before its runtime_resume callback)
+   * and off once every device in it is runtime-suspended with runtime PM enabled (after the last
+   * runtime_suspend callback); off, its blocks lose their register state. A device whose runtime PM
+   * is disabled keeps its domain on, as pm_runtime_suspended() is false for it.
+   */
+  private genpd(dev: string, status: string): void {
+    const name = this.memberDomain.get(dev);
+    if (name === undefined) return;
+    const domain = this.domainNamed(name, dev);
+    if (status === 'resuming' && !domain.on) domain.set(true);
+    if (status !== 'suspended' || !domain.on) return;
+    const pm = this.kernelInstance!.pm;
+    const members = [...this.memberDomain].filter(([, d]) => d === name).map(([m]) => m);
+    if (members.every((m) => pm.has(m) && pm.status(m) === 'suspended' && pm.state(m).disableDepth === 0)) domain.set(false);
   }
 
   /** The kernel if something booted it, else null: inspectors use this, so looking never boots one. */
@@ -224,6 +265,12 @@ export class Soc {
     const c = this.gates.get(name);
     if (!c) throw new Error(`${user}: no clock named ${name}`);
     return c;
+  }
+
+  private resetNamed(name: string, user: string): ResetLine {
+    const r = this.resetLines.get(name);
+    if (!r) throw new Error(`${user}: no reset line named ${name}`);
+    return r;
   }
 
   iommus(): string[] {
@@ -252,6 +299,18 @@ export class Soc {
 
   clockGate(name: string): ClockGate {
     return this.clockNamed(name, 'soc');
+  }
+
+  resetLine(name: string): ResetLine {
+    return this.resetNamed(name, 'soc');
+  }
+
+  /** The clock gates and reset lines with their state, for the device tree. */
+  lines(): { clocks: { name: string; on: boolean }[]; resets: { name: string; asserted: boolean }[] } {
+    return {
+      clocks: [...this.gates.values()].map((c) => ({ name: c.name, on: c.on })),
+      resets: [...this.resetLines.values()].map((r) => ({ name: r.name, asserted: r.asserted })),
+    };
   }
 
   /** Blocks for the inspector: register windows, masters and power domains. */
@@ -312,10 +371,26 @@ export class Soc {
     this.bus.cpuWrite32(pa, value >>> 0);
   }
 
-  /** Advance simulated time: background traffic runs, busy invalidations complete. */
+  /** Advance simulated time: background traffic runs, busy invalidations complete, interrupts are taken. */
   run(cycles: number): void {
     if (!Number.isFinite(cycles) || cycles < 0) throw new Error(`run: bad cycle count ${cycles}`);
+    this.takeInterrupts();
     this.clock.advance(cycles);
+    this.takeInterrupts();
+  }
+
+  /**
+   * The GIC and genirq while the CPUs are free: every asserted line with a registered handler runs
+   * it (a masked source does not assert its line). A level line the handler leaves asserted is
+   * retried a few times, then left, as a real line would storm until genirq disables it. Under the
+   * explorer's scheduler nothing is delivered here (kernel.handleIrq is the handler as a thread step).
+   */
+  takeInterrupts(): void {
+    const k = this.kernelInstance;
+    if (!k || this.executor) return;
+    for (const { line, iommu } of k.irqHandlers()) {
+      for (let i = 0; i < IRQ_RETRIES && this.irqs.level(line); i++) if (!k.deliverIrq(iommu)) break;
+    }
   }
 
   /** Route the kernel's and the script API's preemptible operations to exec (null: run them at once). */
@@ -351,6 +426,7 @@ export class Soc {
       irqs: this.irqs.snapshot(),
       domains: [...this.domains].map(([n, d]) => [n, d.on]),
       clocks: [...this.gates].map(([n, c]) => [n, c.on]),
+      resets: [...this.resetLines].map(([n, r]) => [n, r.asserted]),
       iommus: [...this.iommuMap].map(([n, i]) => [n, i.snapshot()]),
       devices: [...this.deviceMap].map(([n, d]) => [n, d.snapshot()]),
       checks: this.checks.snapshot(),
@@ -370,6 +446,7 @@ export class Soc {
       const c = this.gates.get(n);
       if (c) c.on = on;
     }
+    for (const [n, asserted] of s.resets) this.resetLines.get(n)?.restoreLevel(asserted);
     for (const [n, snap] of s.iommus) this.iommuMap.get(n)?.restore(snap);
     for (const [n, snap] of s.devices) this.deviceMap.get(n)?.restore(snap);
     this.checks.restore(s.checks);
@@ -392,20 +469,27 @@ export class Soc {
   /**
    * The whole engine (hardware, checkers, kernel) as it is now, for the explorer: restore() puts it
    * back as often as needed. RAM, the CPU cache and the page allocator are tracked copy-on-write
-   * (Checkpointable), so restoring them costs what the run changed.
-   * The kernel is booted first, so a run cannot leave behind a kernel the checkpoint did not have.
+   * (Checkpointable), so restoring them costs what the run changed. A kernel that a run booted
+   * after an unbooted checkpoint is dropped at restore, so every run starts as the checkpoint did:
+   * with the blocks at reset if nothing had booted the kernel.
    */
   checkpoint(): { restore(): void } {
-    const kernel = this.kernel;
+    const kernel = this.kernelInstance;
     const state = this.state();
     const ram = this.ram.checkpoint();
     const cache = this.cache.checkpoint();
-    const kcp = kernel.checkpoint();
+    const kcp = kernel?.checkpoint();
     return {
       restore: () => {
         this.ram.rollback(ram);
         this.cache.rollback(cache);
-        this.setState(state, () => kernel.rollback(kcp));
+        if (!kernel && this.kernelInstance) {
+          this.kernelInstance = null;
+          this.checks.detachKernel();
+        }
+        this.setState(state, () => {
+          if (kernel && kcp) kernel.rollback(kcp);
+        });
       },
     };
   }

@@ -20,7 +20,7 @@ const SMMU_SCRIPT = `test('maps 4 KiB pages and a 2 MiB block', async () => {
 
 const H6_SCRIPT = `test('maps 4 KiB pages', async () => {
   const d = await kernel.domainAlloc('iommu0');
-  expect(await kernel.attachDevice(d, 've')).toBe(0);
+  expect(await kernel.attachGroup(d, kernel.group('ve'))).toBe(0);
   const pa = await kernel.allocPages(4);
   expect(await kernel.map(d, 0x1000_0000, pa, 0x4000, kernel.IOMMU_READ | kernel.IOMMU_WRITE)).toBe(0);
   expect(await kernel.map(d, 0x1010_0000, pa + 0x3000, 0x1000, kernel.IOMMU_READ)).toBe(0);
@@ -30,7 +30,7 @@ const H6_SCRIPT = `test('maps 4 KiB pages', async () => {
 const H6_UAF_SCRIPT = `test('frees the live domain without detaching it first (P7)', async () => {
   kernel.driver('iommu0').setVariant({ detachBeforeFree: false });
   const d = await kernel.domainAlloc('iommu0');
-  expect(await kernel.attachDevice(d, 've')).toBe(0);
+  expect(await kernel.attachGroup(d, kernel.group('ve'))).toBe(0);
   const pa = await kernel.allocPages(1);
   expect(await kernel.map(d, 0x1000_0000, pa, 0x1000, kernel.IOMMU_READ | kernel.IOMMU_WRITE)).toBe(0);
   await kernel.domainFree(d);

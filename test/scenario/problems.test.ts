@@ -75,7 +75,7 @@ describe('example scripts through the real CLI', () => {
       expect(r.stdout).not.toContain('✗');
       expect({ code: r.code, out: r.code === 0 ? '' : r.stdout + r.stderr }).toEqual({ code: 0, out: '' });
     });
-    if (name.startsWith('problems')) {
+    if (name.startsWith('problems') || name.startsWith('fidelity')) {
       it(`${name} type-checks against the generated API`, () => {
         expect(typeErrors(file, presetOf(file))).toEqual([]);
       });

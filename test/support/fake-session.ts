@@ -107,7 +107,7 @@ export class FakeSession implements WebSession {
     return 0;
   }
   async deviceTree() {
-    return { name: 'fake', memory: [], iommus: [], devices: [], powerDomains: [], links: [] };
+    return { name: 'fake', memory: [], iommus: [], devices: [], powerDomains: [], links: [], clocks: [], resets: [] };
   }
   async touchedFrames() {
     return [];

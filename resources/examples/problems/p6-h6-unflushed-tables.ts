@@ -12,7 +12,7 @@ const DATA = new Uint8Array([0xde, 0xad, 0xbe, 0xef]);
 
 async function mapOnePage(): Promise<{ d: Domain; pa: number }> {
   const d = await kernel.domainAlloc(IOMMU);
-  expect(await kernel.attachDevice(d, DEV)).toBe(0);
+  expect(await kernel.attachGroup(d, kernel.group(DEV))).toBe(0);
   const pa = await kernel.allocPages(1);
   await soc.mem.write(pa, DATA);
   await soc.mem.clean(pa, DATA.length);
@@ -21,8 +21,10 @@ async function mapOnePage(): Promise<{ d: Domain; pa: number }> {
 }
 
 async function teardown(d: Domain, pa: number): Promise<void> {
-  await kernel.detachDevice(d, DEV);
+  await kernel.detachGroup(d, kernel.group(DEV));
   await kernel.domainFree(d);
+  // Upstream's domain_free frees the DT only: the PT is leaked (P7 shows the free itself).
+  expect(soc.takeFindings().map((f) => f.kind)).toEqual(['table-leak']);
   await kernel.freePages(pa);
 }
 

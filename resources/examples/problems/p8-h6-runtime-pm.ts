@@ -18,17 +18,20 @@ async function attachAndRead(): Promise<{ d: Domain; pa: number; attached: numbe
   await soc.mem.write(pa, DATA);
   await soc.mem.clean(pa, DATA.length);
   const d = await kernel.domainAlloc(IOMMU);
-  expect(await kernel.map(d, IOVA, pa, 0x1000, kernel.IOMMU_READ | kernel.IOMMU_WRITE)).toBe(0);
   const ttbBefore = await soc.reg(IOMMU, 'TTB');
-  const attached = await kernel.attachDevice(d, DEV);
+  const attached = await kernel.attachGroup(d, kernel.group(DEV));
   const ttbAfter = await soc.reg(IOMMU, 'TTB');
+  // After the attach: before it, upstream's map oopses on the NULL sun50i_domain->iommu.
+  expect(await kernel.map(d, IOVA, pa, 0x1000, kernel.IOMMU_READ | kernel.IOMMU_WRITE)).toBe(0);
   const r = await soc.device(DEV).dma.read(IOVA, 4);
   return { d, pa, attached, ttbBefore, ttbAfter, r };
 }
 
 async function release(d: Domain, pa: number): Promise<void> {
-  await kernel.detachDevice(d, DEV);
+  await kernel.detachGroup(d, kernel.group(DEV));
   await kernel.domainFree(d);
+  // Upstream's domain_free frees the DT only: the PT is leaked (P7 shows the free itself).
+  expect(soc.takeFindings().map((f) => f.kind)).toContain('table-leak');
   await kernel.freePages(pa);
 }
 

@@ -27,7 +27,7 @@ class FakeHost implements CliSession {
       source: req.source,
       fileName: req.fileName,
       timeoutMs: req.timeoutMs,
-      bindings: { soc: { readl: async (pa: number) => pa, now: () => req.seed ?? 0 } },
+      bindings: { soc: { readl: async (pa: number) => pa, now: () => req.seed ?? 0, kernelMode: () => req.kernel ?? 'default' } },
       onOutput: (stream, text) => this.listeners.forEach((l) => l({ type: 'output', runId, stream, text })),
     });
     return { runId, ...out };
@@ -130,6 +130,11 @@ describe('bringup CLI', () => {
     expect(r.code).toBe(0);
   });
 
+  it('passes --kernel to the run', async () => {
+    const r = await cli(['--soc', 'h6.soc.json', '--kernel', 'none', 's.ts'], { 'h6.soc.json': GOOD_SOC, 's.ts': `test('mode', () => { expect((soc as any).kernelMode()).toBe('none'); });` });
+    expect(r.code).toBe(0);
+  });
+
   describe('bad input exits 2 with a message naming what is wrong', () => {
     const files = { 'h6.soc.json': GOOD_SOC, 'a.ts': PASSING };
     it.each([
@@ -139,6 +144,7 @@ describe('bringup CLI', () => {
       [['--soc', 'h6.soc.json', '--reporter', 'html', 'a.ts'], /--reporter must be one of pretty, tap, junit, got 'html'/],
       [['--soc', 'h6.soc.json', '--seed', '1.5', 'a.ts'], /--seed must be an integer/],
       [['--soc', 'h6.soc.json', '--timeout', '0', 'a.ts'], /--timeout must be an integer from 1/],
+      [['--soc', 'h6.soc.json', '--kernel', 'later', 'a.ts'], /--kernel must be one of none, lazy, eager, got 'later'/],
       [['--soc', 'missing.soc.json', 'a.ts'], /missing\.soc\.json: cannot read the SoC config: no such file/],
       [['--soc', 'h6.soc.json', 'a.ts', 'nope.ts'], /nope\.ts: cannot read the script: no such file/],
       [['--soc', 'h6.soc.json', '--out', 'missing/report.xml', 'a.ts'], /--out missing\/report\.xml: the folder missing does not exist/],

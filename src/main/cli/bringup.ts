@@ -14,7 +14,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { LoadConfigResult, ScriptError, ScriptRunRequest, ScriptRunResult, SessionEvent } from '../../shared/session-api';
+import { KERNEL_MODES, type KernelMode, type LoadConfigResult, type ScriptError, type ScriptRunRequest, type ScriptRunResult, type SessionEvent } from '../../shared/session-api';
 import { REPORTERS, report, type FileRun, type ReporterName } from '../../sim/script/reporters';
 import { defaultShardFile, mergeShards, parseShard, shardReport } from './shard';
 
@@ -45,7 +45,9 @@ export const EXIT_BAD_INPUT = 2;
 
 const USAGE = `usage: npm run bringup -- --soc <config.soc.json> [--seed N] [--reporter tap|junit|pretty]
                           [--out FILE] [--emit-types FILE] [--timeout MS] [--explore-workers N]
-                          script.ts [more.ts ...]
+                          [--kernel none|lazy|eager] script.ts [more.ts ...]
+  --kernel: when the kernel layer boots: lazy (default) at the first use of \`kernel\`, eager before
+            the script, none never (a register-only run)
   --explore-workers N: workers per exploration unless its spec says (default: one per core once an
                        exploration runs for a second); the results are the same whatever N
   --shard K/N:         explore only shard K (0-based) of N of every exploration and write a shard
@@ -63,6 +65,7 @@ interface Options {
   timeoutMs?: number;
   exploreWorkers?: number;
   shard?: { index: number; count: number };
+  kernel?: KernelMode;
   scripts: string[];
 }
 
@@ -84,6 +87,7 @@ function parseOptions(argv: string[]): Options {
         timeout: { type: 'string' },
         'explore-workers': { type: 'string' },
         shard: { type: 'string' },
+        kernel: { type: 'string' },
       },
     });
   } catch (e) {
@@ -99,6 +103,7 @@ function parseOptions(argv: string[]): Options {
   if (!v.soc) throw new BadInput('--soc <config.soc.json> is required');
   const reporter = v.reporter ?? 'pretty';
   if (!(REPORTERS as readonly string[]).includes(reporter)) throw new BadInput(`--reporter must be one of ${REPORTERS.join(', ')}, got '${reporter}'`);
+  if (v.kernel !== undefined && !(KERNEL_MODES as readonly string[]).includes(v.kernel)) throw new BadInput(`--kernel must be one of ${KERNEL_MODES.join(', ')}, got '${v.kernel}'`);
   if (parsed.positionals.length === 0 && !v['emit-types']) throw new BadInput('no script given');
   return {
     soc: v.soc,
@@ -109,6 +114,7 @@ function parseOptions(argv: string[]): Options {
     timeoutMs: int('timeout', v.timeout, 1, 3_600_000),
     exploreWorkers: int('explore-workers', v['explore-workers'], 1, 256),
     ...(v.shard !== undefined ? { shard: shardOption(v.shard) } : {}),
+    ...(v.kernel !== undefined ? { kernel: v.kernel as KernelMode } : {}),
     scripts: parsed.positionals,
   };
 }
@@ -192,7 +198,7 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
  * Run one script; its console output streams to stderr so stdout carries only the report. Runs
  * are sequential and this CLI is the host's only client, so all output meanwhile is this run's.
  */
-async function runOne(session: CliSession, deps: CliDeps, s: { file: string; source: string }, opts: Pick<ScriptRunRequest, 'seed' | 'timeoutMs' | 'exploreWorkers' | 'shard' | 'exploreAnswers'>): Promise<ScriptRunResult> {
+async function runOne(session: CliSession, deps: CliDeps, s: { file: string; source: string }, opts: Pick<ScriptRunRequest, 'seed' | 'timeoutMs' | 'exploreWorkers' | 'shard' | 'exploreAnswers' | 'kernel'>): Promise<ScriptRunResult> {
   const off = session.onEvent((e) => {
     if (e.type === 'output') deps.stderr(`[${s.file}] ${e.text}\n`);
     if (e.type === 'explore-progress' && e.done && e.schedules && e.schedules.length > 0) deps.stderr(exploreReport(s.file, e.runs, e.schedules));
@@ -204,6 +210,7 @@ async function runOne(session: CliSession, deps: CliDeps, s: { file: string; sou
     if (opts.exploreWorkers !== undefined) req.exploreWorkers = opts.exploreWorkers;
     if (opts.shard) req.shard = opts.shard;
     if (opts.exploreAnswers) req.exploreAnswers = opts.exploreAnswers;
+    if (opts.kernel !== undefined) req.kernel = opts.kernel;
     return await session.runScript(req);
   } finally {
     off();

@@ -167,6 +167,7 @@ export interface CheckersSnapshot {
 
 export class Checkers implements HwObserver, KernelObserver, Snapshotable<CheckersSnapshot> {
   private kernel: Kernel | null = null;
+  private unwatchKernel: () => void = () => undefined;
   private readonly tables = new Map<string, ModelTables | null>();
   /** Kernel calls in flight (several threads in the explorer). */
   private depth = 0;
@@ -211,7 +212,13 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
   /** The kernel is booting on this SoC: watch its allocator. */
   attachKernel(k: Kernel): void {
     this.kernel = k;
-    k.pages.subscribe((e) => this.pageEvent(e));
+    this.unwatchKernel = k.pages.subscribe((e) => this.pageEvent(e));
+  }
+
+  /** An explorer restore dropped the kernel a run had booted: the allocator is no longer watched. */
+  detachKernel(): void {
+    this.unwatchKernel();
+    this.kernel = null;
   }
 
   private site(): string | undefined {
@@ -383,17 +390,37 @@ export class Checkers implements HwObserver, KernelObserver, Snapshotable<Checke
     if (!lt) return;
     const owner = lt.enabled ? k.pages.ownerOf(lt.root) : undefined;
     if (owner?.kind === 'pgtable' && owner.domain === d.id) return;
+    const hw = lt.enabled ? `${lt.reg} = ${hex(lt.root)}${owner ? ` (${ownerLabel(owner)})` : ''}` : 'translation is off';
     const cause = !k.pm.isEnabled() ? 'runtime PM is compiled out (CONFIG_PM=n)' : k.pm.control(iommu.name) === 'on' ? `runtime PM of ${iommu.name} is inhibited (power/control = on)` : null;
-    if (!cause) return;
+    if (!cause) return this.notReprogrammed(master, iommu, window, iova, access, d.id, hw);
     const key = `setup|${window}|${d.id}`;
     if (this.reported.has(key)) return;
     this.reported.add(key);
-    const hw = lt.enabled ? `${lt.reg} = ${hex(lt.root)}${owner ? ` (${ownerLabel(owner)})` : ''}` : 'translation is off';
     this.opts.findings.report({
       kind: 'pm-disabled-no-setup',
       severity: 'error',
       message: `${master.name}: DMA ${access} at IOVA ${hex(iova)} through ${window}, which was never programmed with domain ${d.id} attached to it (${hw}): ${cause}, so a driver that programs the hardware only from its runtime resume callback never does; program it from attach too`,
       where: where({ iommu: iommu.name, device: master.name, iova, domain: d.id }),
+    });
+  }
+
+
+  /**
+   * A runtime-active IOMMU in a power domain, not translating with the domain attached to it: the
+   * domain was off (genpd), which lost its registers, and its runtime resume did not program it again.
+   */
+  private notReprogrammed(master: MasterPort, iommu: IommuModel, window: string, iova: number, access: AccessKind, domain: number, hw: string): void {
+    const k = this.kernel!;
+    const pd = this.opts.config.iommus.find((c) => c.name === iommu.name)?.powerDomain;
+    if (!k.pm.isEnabled() || pd === undefined || k.pm.status(iommu.name) !== 'active') return;
+    const key = `resume|${window}|${domain}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.opts.findings.report({
+      kind: 'dma-while-suspended',
+      severity: 'error',
+      message: `${master.name}: DMA ${access} at IOVA ${hex(iova)} through ${window}, runtime-active with domain ${domain} attached but not programmed with it (${hw}): its registers are lost while power domain ${pd} is off, and its runtime resume did not program them again`,
+      where: where({ iommu: iommu.name, device: master.name, iova, domain }),
     });
   }
 

@@ -27,6 +27,7 @@ import { RandomPolicy, ScheduleError } from '../core/scheduler';
 import { DfsPolicy } from './explore-dfs';
 import type { ExploreFailure, ExploreOptions, ExploreResult, RunOnce } from './explore';
 import { macrotask } from '../core/macrotask';
+import type { KernelMode } from '../../shared/session-api';
 
 /** A part of the schedule space: a subtree of the exhaustive search, or random runs [from, to). */
 export type Region = { prefix: number[] } | { from: number; to: number };
@@ -105,6 +106,8 @@ export interface ExploreJob {
   fileName: string;
   seed: number;
   timeoutMs: number;
+  /** The run's kernel mode, when the request gave one. */
+  kernel?: KernelMode;
   call: ExploreCallId;
   /** Results of the explore calls before this one, in call order. */
   earlier: { call: ExploreCallId; result: ExploreResult }[];

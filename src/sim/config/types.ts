@@ -12,11 +12,13 @@ export interface SocConfig {
   description?: string;
   /** Default seed for runs that give none. */
   seed?: number;
+  /** When the kernel layer boots: 'lazy' (default: first use of `kernel`), 'eager', or 'none'. */
+  kernel?: 'none' | 'lazy' | 'eager';
   cpu?: { cores?: number };
   memory: MemoryConfig[];
   powerDomains?: PowerDomainConfig[];
   clocks?: ClockConfig[];
-  /** Reset lines, named; blocks list the lines they are wired to. */
+  /** Reset controller lines (e.g. the H6's RST_BUS_IOMMU), named; blocks list the lines they are wired to. */
   resets?: ResetConfig[];
   iommus: IommuConfig[];
   devices: DeviceConfig[];
@@ -49,6 +51,8 @@ export interface ClockConfig extends DtOrigin {
 
 export interface ResetConfig extends DtOrigin {
   name: string;
+  /** Whether the line is asserted (the block held in reset) at power-on (default false). */
+  asserted?: boolean;
 }
 
 export interface CacheSizeConfig {
@@ -65,6 +69,7 @@ export interface IommuConfig extends DtOrigin {
   coherentWalk?: boolean;
   powerDomain?: string;
   clocks?: string[];
+  /** Reset lines that hold this block in reset while asserted. */
   resets?: string[];
   tlb?: CacheSizeConfig;
   walkCache?: CacheSizeConfig;

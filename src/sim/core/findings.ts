@@ -15,7 +15,9 @@ export type FindingKind =
   | 'misaligned-table'
   | 'bus-error'
   | 'mmio-while-off'
-  | 'driver-warn';
+  | 'driver-warn'
+  | 'oops'
+  | 'master-stalled';
 
 export type Severity = 'error' | 'warning' | 'info';
 

@@ -176,6 +176,16 @@ describe('Arm SMMUv2 model (arm-lpae)', () => {
     s.soc.findings.take();
   });
 
+  it('SMMUv1: a bank raises the context interrupt its CBAR.IRPTNDX selects', () => {
+    const s = new Smmu(smmuSoc((c) => (c.iommus[0]!.options = { ...c.iommus[0]!.options, version: 'v1' })));
+    s.enable(32);
+    map3(s, 0x0010_0000, page(DATA, UNPRIV | NG), 3);
+    expect(s.xlate('video', 0x0010_0000)).toBe('permission');
+    expect(s.soc.irqs.level(67)).toBe(true);
+    expect(s.soc.irqs.level(65)).toBe(false);
+    s.soc.findings.take();
+  });
+
   it('AF clear: access-flag fault; AP read-only: write permission fault, with FSR/FAR/FSYNR0/CBFRSYNRA and the context IRQ', () => {
     const s = new Smmu(smmuSoc());
     s.enable(32);
@@ -186,13 +196,14 @@ describe('Arm SMMUv2 model (arm-lpae)', () => {
     expect(s.reg('CB0_FAR_LO')).toBe(0x0010_0000);
     expect(s.reg('CB0_FSYNR0')).toBe(3);
     expect(s.reg('CBFRSYNRA0')).toBe(32);
-    // CBAR0.IRPTNDX = 2: context IRQ 65 + 2.
-    expect(s.soc.irqs.level(67)).toBe(true);
+    // SMMUv2: bank 0's own context interrupt, 65 + 0, whatever CBAR0.IRPTNDX (2) says.
+    expect(s.soc.irqs.level(65)).toBe(true);
+    expect(s.soc.irqs.level(67)).toBe(false);
     expect(s.xlate('video', 0x4000_1000, 'read')).toBe(DATA);
     expect(s.xlate('video', 0x4000_1000, 'write')).toBe('permission');
     expect(s.reg('CB0_FSR')).toBe((FSR_AFF | FSR_MULTI) >>> 0);
     s.set('CB0_FSR', s.reg('CB0_FSR'));
-    expect(s.soc.irqs.level(67)).toBe(false);
+    expect(s.soc.irqs.level(65)).toBe(false);
     expect(s.xlate('video', 0x4000_1000, 'write')).toBe('permission');
     expect(s.reg('CB0_FSR')).toBe(FSR_PF);
     expect(s.reg('CB0_FSYNR0')).toBe(3 | FSYNR0_WNR);

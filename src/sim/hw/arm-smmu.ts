@@ -8,8 +8,10 @@
  * - Layout: 4 KiB register pages; the global space is numpage pages (numpage = the smallest power of
  *   two >= the number of context banks, at least 2), context bank n is page numpage + n. Options:
  *   contextBanks (default 8, at most 63), streamMatchGroups (16), vaBits (ID2.UBS, 48), paBits
- *   (ID2.IAS/OAS, 40), invalidateCycles (0), contextIrqBase (absent: every interrupt on `irq`;
- *   else context bank interrupt CBAR.IRPTNDX i is contextIrqBase + i and `irq` is the global one).
+ *   (ID2.IAS/OAS, 40), invalidateCycles (0), version ('v2', or 'v1'), contextIrqBase (absent:
+ *   every interrupt on `irq`; else `irq` is the global one and the context interrupts start there:
+ *   on SMMUv2 every context bank n has its own, contextIrqBase + n; on SMMUv1 bank n raises the one
+ *   its CBAR.IRPTNDX selects, contextIrqBase + IRPTNDX).
  * - 64-bit registers are two 32-bit words (_LO, _HI). TLBIVA/TLBIVAL act on the _LO write with the
  *   _HI word stored last (the hi-lo order of io-64-nonatomic-hi-lo).
  * - TLB maintenance is queued and takes effect at the next TLBSYNC of its context bank (sTLBGSYNC for
@@ -61,6 +63,8 @@ export const SCR0_GFIE = 1 << 2;
 export const SCR0_GCFGFRE = 1 << 4;
 export const SCR0_GCFGFIE = 1 << 5;
 export const SCR0_USFCFG = 1 << 10;
+export const SCR0_VMIDPNE = 1 << 11;
+export const SCR0_PTM = 1 << 12;
 /* sGFSR. */
 export const SGFSR_USF = 1 << 1;
 export const SGFSR_MULTI = 2 ** 31;
@@ -404,6 +408,8 @@ class ArmSmmu implements IommuModel {
   private readonly coherentWalk: boolean;
   private readonly busyCycles: number;
   private readonly contextIrqBase: number | undefined;
+  /** SMMUv1 selects a bank's context interrupt by CBAR.IRPTNDX; SMMUv2 gives every bank its own. */
+  private readonly version: 'v1' | 'v2';
   private readonly tlbc: Tlb;
   private readonly wc: KeyedCache<WcEntry>;
   private readonly banks: BankState[];
@@ -437,6 +443,9 @@ class ArmSmmu implements IommuModel {
     const o = cfg.options ?? {};
     this.busyCycles = typeof o.invalidateCycles === 'number' ? o.invalidateCycles : 0;
     this.contextIrqBase = typeof o.contextIrqBase === 'number' ? o.contextIrqBase : undefined;
+    const version = o.version ?? 'v2';
+    if (version !== 'v1' && version !== 'v2') throw new Error(`${cfg.name}: options.version must be 'v1' or 'v2', not ${JSON.stringify(version)}`);
+    this.version = version;
     const vaBits = typeof o.vaBits === 'number' ? o.vaBits : 48;
     const paBits = typeof o.paBits === 'number' ? o.paBits : 40;
     if (SIZE_ENC[vaBits] === undefined || SIZE_ENC[paBits] === undefined) throw new Error(`${cfg.name}: options.vaBits/paBits must be one of 32, 36, 40, 42, 44, 48`);
@@ -628,7 +637,8 @@ class ArmSmmu implements IommuModel {
     raise(this.cfg.irq, (this.scr0 & SCR0_GFIE) !== 0 && (this.regs.get('sGFSR') & 0x800000ff) !== 0);
     for (let n = 0; n < this.g.contextBanks; n++) {
       const on = (this.banks[n]!.sctlr & SCTLR_CFIE) !== 0 && (this.regs.get(`CB${n}_FSR`) & FSR_FAULT) !== 0;
-      raise(this.contextIrqBase === undefined ? this.cfg.irq : this.contextIrqBase + (this.regs.get(`CBAR${n}`) >>> 24), on);
+      const index = this.version === 'v1' ? this.regs.get(`CBAR${n}`) >>> 24 : n;
+      raise(this.contextIrqBase === undefined ? this.cfg.irq : this.contextIrqBase + index, on);
     }
     for (const [line, level] of want) {
       if ((this.irqLevels.get(line) ?? false) === level) continue;

@@ -16,6 +16,9 @@ const PAGE = 4096;
 const MAX_BEAT = 4096;
 /** Simulated cycles one beat takes. */
 const BEAT_CYCLES = 1;
+/** A master stalled by its IOMMU retries this often, and gives up (a `master-stalled` finding) after the timeout. */
+const STALL_POLL_CYCLES = 1000;
+export const STALL_TIMEOUT_CYCLES = 100_000;
 
 interface TrafficState {
   nextAt: number;
@@ -36,6 +39,9 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * and is a preemption point, so a scheduler can interleave beats with CPU threads. A transfer yields
  * one point object for all its beats (coop.ts), so beats allocate nothing. A fault stops the
  * transfer. Non-coherent masters read and write RAM directly; coherent ones snoop the CPU cache.
+ * A beat the IOMMU stalls waits, time advancing (an IRQ handler or another thread may release it),
+ * up to STALL_TIMEOUT_CYCLES; then the transfer stops and the master is named as stuck. Read and
+ * write transfers yield while they wait; a copy waits in place; background traffic never waits.
  */
 export class DmaMaster implements PowerMember {
   readonly name: string;
@@ -85,6 +91,46 @@ export class DmaMaster implements PowerMember {
     return f;
   }
 
+  /** A stalled master that waited STALL_TIMEOUT_CYCLES: the finding, and the fault that stops the transfer. */
+  private stuck(iova: number, access: AccessKind, since: number, why: string): Fault {
+    this.ctx.findings.report({
+      kind: 'master-stalled',
+      severity: 'error',
+      message: `${this.name} is stuck: its ${access} at IOVA ${hex(iova)} has waited since t=${since}, because ${why}`,
+      where: { device: this.name, iommu: this.iommu?.name ?? '', iova: hex(iova), access },
+    });
+    return this.fail(iova, access, 'stalled');
+  }
+
+  /** Wait while the IOMMU stalls this master, yielding point between polls: null to go on, or the fault. */
+  private *awaitStall(iova: number, access: AccessKind, point: PreemptPoint): Op<Fault | null> {
+    let why = this.iommu?.stallOf?.(this.port, access);
+    if (!why) return null;
+    const since = this.ctx.clock.now();
+    while (this.ctx.clock.now() - since < STALL_TIMEOUT_CYCLES) {
+      yield point;
+      this.ctx.clock.advance(STALL_POLL_CYCLES);
+      this.ctx.idle?.();
+      why = this.iommu?.stallOf?.(this.port, access);
+      if (!why) return null;
+    }
+    return this.stuck(iova, access, since, why);
+  }
+
+  /** The same wait without yielding (a copy beat). */
+  private awaitStallNow(iova: number, access: AccessKind): Fault | null {
+    let why = this.iommu?.stallOf?.(this.port, access);
+    if (!why) return null;
+    const since = this.ctx.clock.now();
+    while (this.ctx.clock.now() - since < STALL_TIMEOUT_CYCLES) {
+      this.ctx.clock.advance(STALL_POLL_CYCLES);
+      this.ctx.idle?.();
+      why = this.iommu?.stallOf?.(this.port, access);
+      if (!why) return null;
+    }
+    return this.stuck(iova, access, since, why);
+  }
+
   /** Physical address for one beat, or the fault that stops the transfer. */
   private xlate(iova: number, n: number, access: AccessKind): number | Fault {
     let pa = iova;
@@ -102,7 +148,7 @@ export class DmaMaster implements PowerMember {
     this.ctx.trace.emit({ time: start, cat: 'dma', name, track: this.name, args, dur: this.ctx.clock.now() - start });
   }
 
-  /** Read len bytes at iova. keep = false reads into a scratch buffer (scanout traffic). */
+  /** Read len bytes at iova. keep = false reads into a scratch buffer (scanout traffic, which never waits on a stall). */
   *readOp(iova: number, length: number, keep = true): Op<DmaResult> {
     if (!this.powered) return { ok: false, fault: this.fail(iova, 'read', 'powered-off') };
     const start = this.ctx.clock.now();
@@ -115,6 +161,12 @@ export class DmaMaster implements PowerMember {
       const n = this.beat(va, va, length - done);
       point.pa = va;
       yield point;
+      // The wait's generator only when the IOMMU stalls: beats allocate nothing otherwise.
+      const stalled = keep && this.iommu?.stallOf?.(this.port, 'read') ? yield* this.awaitStall(va, 'read', point) : null;
+      if (stalled) {
+        this.span('read', start, { iova: hex(iova), len: length, ok: false });
+        return { ok: false, fault: stalled };
+      }
       const pa = this.xlate(va, n, 'read');
       if (typeof pa !== 'number') {
         this.span('read', start, { iova: hex(iova), len: length, ok: false });
@@ -130,7 +182,7 @@ export class DmaMaster implements PowerMember {
     return keep ? { ok: true, data: out } : { ok: true };
   }
 
-  *writeOp(iova: number, bytes: Uint8Array): Op<DmaResult> {
+  *writeOp(iova: number, bytes: Uint8Array, wait = true): Op<DmaResult> {
     if (!this.powered) return { ok: false, fault: this.fail(iova, 'write', 'powered-off') };
     const start = this.ctx.clock.now();
     const ram = this.ctx.bus.ram;
@@ -141,6 +193,11 @@ export class DmaMaster implements PowerMember {
       const n = this.beat(va, va, bytes.length - done);
       point.pa = va;
       yield point;
+      const stalled = wait && this.iommu?.stallOf?.(this.port, 'write') ? yield* this.awaitStall(va, 'write', point) : null;
+      if (stalled) {
+        this.span('write', start, { iova: hex(iova), len: bytes.length, ok: false });
+        return { ok: false, fault: stalled };
+      }
       const pa = this.xlate(va, n, 'write');
       if (typeof pa !== 'number') {
         this.span('write', start, { iova: hex(iova), len: bytes.length, ok: false });
@@ -167,6 +224,8 @@ export class DmaMaster implements PowerMember {
 
   /** One beat of CopyOp: translate both sides and copy n bytes. Returns the fault that stops the copy. */
   copyBeat(src: number, dst: number, n: number): Fault | undefined {
+    const stalled = this.awaitStallNow(src, 'read') ?? this.awaitStallNow(dst, 'write');
+    if (stalled) return stalled;
     const spa = this.xlate(src, n, 'read');
     if (typeof spa !== 'number') return spa;
     const dpa = this.xlate(dst, n, 'write');
@@ -215,7 +274,7 @@ export class DmaMaster implements PowerMember {
       if (this.powered) {
         const r =
           t.kind === 'burst' && t.access === 'write'
-            ? runOp(this.writeOp(iova, new Uint8Array(bytes).fill(st.runs & 0xff)))
+            ? runOp(this.writeOp(iova, new Uint8Array(bytes).fill(st.runs & 0xff), false))
             : runOp(this.readOp(iova, bytes, false));
         st.runs++;
         if (!r.ok) st.faults++;

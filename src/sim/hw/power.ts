@@ -50,6 +50,36 @@ export class PowerDomain {
   }
 }
 
+/** A reset controller line: while asserted, the blocks on it are held in reset (their state lost, as powered off). */
+export class ResetLine {
+  private members: PowerMember[] = [];
+
+  constructor(
+    readonly name: string,
+    private state: boolean,
+  ) {}
+
+  get asserted(): boolean {
+    return this.state;
+  }
+
+  add(member: PowerMember): void {
+    this.members.push(member);
+    if (this.state) member.setPowered(false);
+  }
+
+  set(asserted: boolean): void {
+    if (asserted === this.state) return;
+    this.state = asserted;
+    for (const m of this.members) m.setPowered(!asserted);
+  }
+
+  /** Restores the level without resetting members again: their own snapshots carry their state. */
+  restoreLevel(asserted: boolean): void {
+    this.state = asserted;
+  }
+}
+
 /** A gateable clock. A block whose clock is off answers MMIO with zeros and drops writes. */
 export class ClockGate {
   constructor(
@@ -62,10 +92,12 @@ export class ClockGate {
 /**
  * Wraps a block's register window with what power and clocks do to it: while its domain is off the
  * block answers per offAccess (bus error, or reset values with writes dropped); while a clock is gated
- * it reads zero. Either way the access is reported, since a driver touching an unpowered block is a bug.
+ * or a reset line asserted it reads zero and drops writes, and the access is a `bus-error` naming the
+ * line (a real interconnect would hang or return garbage). Every such access is reported, since a
+ * driver touching an unpowered, unclocked or reset block is a bug.
  */
-export function gateMmio(target: MmioTarget, base: number, decl: BlockDecl, domain: PowerDomain | undefined, clocks: ClockGate[], findings: FindingSink): MmioTarget {
-  if (!domain && clocks.length === 0) return target;
+export function gateMmio(target: MmioTarget, base: number, decl: BlockDecl, domain: PowerDomain | undefined, clocks: ClockGate[], resetLines: ResetLine[], findings: FindingSink): MmioTarget {
+  if (!domain && clocks.length === 0 && resetLines.length === 0) return target;
   const resets = new Map(decl.meta.registers.map((r) => [r.offset, r.reset]));
   const hex = (n: number): string => `0x${n.toString(16)}`;
   const blocked = (offset: number, access: 'read' | 'write'): 'pass' | 'reset' | 'zero' => {
@@ -78,9 +110,14 @@ export function gateMmio(target: MmioTarget, base: number, decl: BlockDecl, doma
       findings.report({ kind: 'mmio-while-off', severity: 'warning', message: `${access} of ${target.name}+${hex(offset)} while power domain ${domain.name} is off`, where });
       return 'reset';
     }
+    const held = resetLines.find((r) => r.asserted);
+    if (held) {
+      findings.report({ kind: 'bus-error', severity: 'error', message: `${access} of ${target.name}+${hex(offset)} while reset ${held.name} is asserted: bus error`, where: { block: target.name, offset: hex(offset), reset: held.name } });
+      return 'zero';
+    }
     const gated = clocks.find((c) => !c.on);
     if (gated) {
-      findings.report({ kind: 'mmio-while-off', severity: 'warning', message: `${access} of ${target.name}+${hex(offset)} while clock ${gated.name} is gated`, where: { block: target.name, offset: hex(offset), clock: gated.name } });
+      findings.report({ kind: 'bus-error', severity: 'error', message: `${access} of ${target.name}+${hex(offset)} while clock ${gated.name} is gated: bus error`, where: { block: target.name, offset: hex(offset), clock: gated.name } });
       return 'zero';
     }
     return 'pass';

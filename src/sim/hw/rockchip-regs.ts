@@ -39,7 +39,12 @@ const intFields = (access: 'ro' | 'wo' | 'rw'): FieldSpec[] => [
 
 /** DTE_ADDR layout: v1 holds a raw 4 KiB-aligned address, v2 the packed 40-bit entry encoding. */
 function dteAddrFields(version: RkVersion): FieldSpec[] {
-  if (version === 'v1') return [{ name: 'DT_BASE', lsb: 12, width: 20, doc: 'Directory table physical address bits 31:12.' }];
+  if (version === 'v1') {
+    return [
+      { name: 'DT_BASE', lsb: 12, width: 20, doc: 'Directory table physical address bits 31:12.' },
+      { name: 'VALID', lsb: 0, width: 1, doc: 'Written as 1 by the driver (mk_dtentries: the DTE encoding); the walker ignores it.' },
+    ];
+  }
   return [
     { name: 'DT_BASE', lsb: 12, width: 20, doc: 'Directory table physical address bits 31:12.' },
     { name: 'DT_BASE_35_32', lsb: 8, width: 4, doc: 'Directory table physical address bits 35:32.' },

@@ -62,7 +62,8 @@ function rig(over: Partial<IommuConfig> = {}, ramBase = 0, ramSize = 0x1000_0000
     dma: (iova: number, access: AccessKind = 'read') => mmu.translate(MASTER, iova, access),
     /** The driver's rk_iommu_enable for one instance, with DT at dt. */
     enable: (dt = DT, inst = 0): void => {
-      bus.cpuWrite32(base(inst) + REG.DTE_ADDR, version === 'v1' ? dt : rkEncodeAddr('v2', dt) | 1);
+      // mk_dtentries: the DTE encoding with the valid bit, as upstream writes it (v1 and v2).
+      bus.cpuWrite32(base(inst) + REG.DTE_ADDR, rkEncodeAddr(version, dt) | 1);
       bus.cpuWrite32(base(inst) + REG.COMMAND, RK_CMD.ZAP_CACHE);
       bus.cpuWrite32(base(inst) + REG.INT_MASK, 3);
       bus.cpuWrite32(base(inst) + REG.AUTO_GATING, bus.cpuRead32(base(inst) + REG.AUTO_GATING) | 0x8000_0000);
@@ -95,7 +96,8 @@ describe('rockchip IOMMU registers', () => {
     expect(r.dma(0x1234_5678)).toEqual({ ok: true, pa: 0x1234_5678, coherent: false });
     r.enable();
     expect(r.readl(REG.STATUS) & RK_STATUS.PAGING_ENABLED).toBe(1);
-    expect(r.readl(REG.DTE_ADDR)).toBe(DT);
+    expect(r.readl(REG.DTE_ADDR)).toBe(DT | 1);
+    expect(r.findings.list()).toEqual([]);
     expect(r.readl(REG.AUTO_GATING) >>> 0).toBe(0x8000_0000);
     expect(r.readl(REG.COMMAND)).toBe(0);
     r.cmd(RK_CMD.DISABLE_PAGING);
@@ -332,7 +334,7 @@ describe('rockchip faults, interrupts and stall', () => {
     expect(r.readl(REG.STATUS) & RK_STATUS.PAGE_FAULT_IS_WRITE).toBe(0);
   });
 
-  it('stalls only while paging is enabled; a stalled MMU refuses beats without a page fault', () => {
+  it('stalls only while paging is enabled; a stalled MMU holds the master (stallOf) without a page fault', () => {
     const r = rig();
     r.cmd(RK_CMD.ENABLE_STALL);
     expect(r.readl(REG.STATUS) & RK_STATUS.STALL_ACTIVE).toBe(0);
@@ -345,10 +347,26 @@ describe('rockchip faults, interrupts and stall', () => {
     r.cmd(RK_CMD.ENABLE_STALL);
     expect(r.readl(REG.STATUS) & RK_STATUS.STALL_ACTIVE).toBe(RK_STATUS.STALL_ACTIVE);
     expect(r.readl(REG.STATUS) >>> 31).toBe(0);
-    expect(r.dma(page(0))).toMatchObject({ ok: false, fault: { reason: 'translation-disabled' } });
+    expect(r.mmu.stallOf?.(MASTER, 'read')).toMatch(/vopb_mmu is stalled/);
+    // Traffic that cannot wait (background scanout) is dropped.
+    expect(r.dma(page(0))).toMatchObject({ ok: false, fault: { reason: 'stalled' } });
     expect(r.readl(REG.INT_RAWSTAT)).toBe(0);
     r.cmd(RK_CMD.DISABLE_STALL);
+    expect(r.mmu.stallOf?.(MASTER, 'read')).toBeNull();
     expect(r.dma(page(0)).ok).toBe(true);
+  });
+
+  it('a page fault stalls the faulting master, and only it, until PAGE_FAULT_DONE', () => {
+    const r = rig();
+    r.setEntry(DT, 0x40, PT | RK_VALID);
+    r.clean(DT);
+    r.enable();
+    expect(r.findings.list()).toEqual([]);
+    expect(r.dma(page(3))).toMatchObject({ ok: false, fault: { reason: 'pte-invalid' } });
+    expect(r.mmu.stallOf?.(MASTER, 'read')).toMatch(/page fault at IOVA 0x10003000, never acknowledged \(no PAGE_FAULT_DONE\)/);
+    expect(r.mmu.stallOf?.({ name: 'other', id: MASTER.id + 1 }, 'read')).toBeNull();
+    r.cmd(RK_CMD.PAGE_FAULT_DONE);
+    expect(r.mmu.stallOf?.(MASTER, 'read')).toBeNull();
   });
 });
 
@@ -413,7 +431,7 @@ describe('rockchip instances, power, snapshot', () => {
     r.dma(page(2));
     r.mmu.restore(snap);
     expect({ tlb: r.mmu.tlb(), wc: r.mmu.walkCache(), faults: r.mmu.faults(), stats: r.mmu.stats(), st: r.readl(REG.STATUS) }).toEqual(before);
-    expect(r.readl(REG.DTE_ADDR)).toBe(DT);
+    expect(r.readl(REG.DTE_ADDR)).toBe(DT | 1);
   });
 });
 

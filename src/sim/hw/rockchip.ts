@@ -14,10 +14,11 @@
  *   to a table never does. That is what lets a zap issued before a PTE update leave a stale invalid
  *   line behind (problems.md P1).
  * - Paging disabled: beats pass through untranslated (pa = iova).
- * - Stall active: a beat is refused with reason 'translation-disabled' (recorded and traced, but no
- *   fault registers or interrupt, since on silicon the beat would wait rather than fault).
- * - A page fault does not block later beats; PAGE_FAULT_ADDR and PAGE_FAULT_IS_WRITE keep the first
- *   unacknowledged fault until PAGE_FAULT_DONE.
+ * - Stall is a stall: while STALL_ACTIVE, the master's beats wait (stallOf), as on silicon; they go on
+ *   at DISABLE_STALL. A page fault stalls the faulting master too: its faulting transfer ends with
+ *   the fault, and its next beats wait until PAGE_FAULT_DONE (which the IRQ handler writes). A
+ *   master that waits too long is named as stuck (dma-master.ts). PAGE_FAULT_ADDR and
+ *   PAGE_FAULT_IS_WRITE keep the first unacknowledged fault until PAGE_FAULT_DONE.
  * - FORCE_RESET resets the registers and drops both caches.
  */
 import { BusError } from '../mem/bus';
@@ -83,6 +84,8 @@ interface Instance {
   regs: RegisterFile;
   iotlb: Tlb;
   ptc: KeyedCache<TableLine>;
+  /** The master whose page fault is unacknowledged (PAGE_FAULT_ACTIVE), stalled until PAGE_FAULT_DONE. */
+  faultMaster: number | null;
 }
 
 export interface RockchipSnapshot {
@@ -90,7 +93,7 @@ export interface RockchipSnapshot {
   irqLevel: boolean;
   faults: Fault[];
   stats: IommuStats;
-  instances: { regs: Uint32Array; iotlb: ReturnType<Tlb['snapshot']>; ptc: [number, TableLine][] }[];
+  instances: { regs: Uint32Array; iotlb: ReturnType<Tlb['snapshot']>; ptc: [number, TableLine][]; faultMaster: number | null }[];
 }
 
 const hex = (v: number): string => `0x${v.toString(16)}`;
@@ -147,6 +150,7 @@ class RockchipIommu implements IommuModel {
         evictions: { note: (iova) => evicted('iotlb', iova) },
       }),
       ptc: new KeyedCache<TableLine>(this.cfg.walkCache?.entries ?? DEFAULT_PTC_LINES, this.ctx.rng, (k) => evicted('ptc', lineIova(k))),
+      faultMaster: null,
     };
     return inst;
   }
@@ -181,7 +185,7 @@ class RockchipIommu implements IommuModel {
   }
 
   private onReservedWrite(inst: Instance, reg: RegSpec, written: number, bits: number): void {
-    const misaligned = reg.name === 'DTE_ADDR' && this.version === 'v1';
+    const misaligned = reg.name === 'DTE_ADDR' && this.version === 'v1' && (bits & 0xffe) !== 0;
     this.ctx.findings.report({
       kind: misaligned ? 'misaligned-table' : 'reserved-bits',
       severity: 'warning',
@@ -232,9 +236,11 @@ class RockchipIommu implements IommuModel {
         break;
       case RK_CMD.PAGE_FAULT_DONE:
         this.setStatus(inst, 0, RK_STATUS.PAGE_FAULT_ACTIVE | RK_STATUS.PAGE_FAULT_IS_WRITE);
+        inst.faultMaster = null;
         break;
       case RK_CMD.FORCE_RESET:
         inst.regs.reset();
+        inst.faultMaster = null;
         inst.iotlb.invalidateAll();
         inst.ptc.clear();
         this.updateIrq();
@@ -266,11 +272,27 @@ class RockchipIommu implements IommuModel {
 
   // ---- translation -------------------------------------------------------------------------
 
+  private instanceFor(access: AccessKind): Instance {
+    return this.instances[access === 'write' ? this.instances.length - 1 : 0]!;
+  }
+
+  stallOf(master: MasterPort, access: AccessKind): string | null {
+    if (!this.powered) return null;
+    const inst = this.instanceFor(access);
+    const st = inst.regs.get('STATUS');
+    if (st & RK_STATUS.STALL_ACTIVE) return `${inst.window} is stalled (ENABLE_STALL, no DISABLE_STALL since)`;
+    if (inst.faultMaster === master.id && st & RK_STATUS.PAGE_FAULT_ACTIVE) {
+      return `${inst.window} stalls it on its page fault at IOVA ${hex(inst.regs.get('PAGE_FAULT_ADDR'))}, never acknowledged (no PAGE_FAULT_DONE)`;
+    }
+    return null;
+  }
+
   translate(master: MasterPort, iova: number, access: AccessKind): Translation {
-    const inst = this.instances[access === 'write' ? this.instances.length - 1 : 0]!;
+    const inst = this.instanceFor(access);
     if (!this.powered) return { ok: false, fault: this.record(inst, master, iova, access, 'powered-off') };
     const st = inst.regs.get('STATUS');
-    if (st & RK_STATUS.STALL_ACTIVE) return { ok: false, fault: this.record(inst, master, iova, access, 'translation-disabled') };
+    // Only traffic that does not wait (background scanout) gets here while stalled: it is dropped.
+    if (st & RK_STATUS.STALL_ACTIVE) return { ok: false, fault: this.record(inst, master, iova, access, 'stalled') };
     if (!(st & RK_STATUS.PAGING_ENABLED)) return { ok: true, pa: iova, coherent: false };
     if (!Number.isInteger(iova) || iova < 0 || iova >= 2 ** 32) return { ok: false, fault: this.record(inst, master, iova, access, 'address-size') };
 
@@ -360,6 +382,7 @@ class RockchipIommu implements IommuModel {
     if (!(st & RK_STATUS.PAGE_FAULT_ACTIVE)) {
       inst.regs.set('PAGE_FAULT_ADDR', iova);
       this.setStatus(inst, RK_STATUS.PAGE_FAULT_ACTIVE | (access === 'write' ? RK_STATUS.PAGE_FAULT_IS_WRITE : 0), 0);
+      inst.faultMaster = master.id;
     }
     inst.regs.set('INT_RAWSTAT', inst.regs.get('INT_RAWSTAT') | RK_INT.PAGE_FAULT);
     const fault = this.record(inst, master, iova, access, reason);
@@ -453,6 +476,7 @@ class RockchipIommu implements IommuModel {
         inst.regs.reset();
         inst.iotlb.invalidateAll();
         inst.ptc.clear();
+        inst.faultMaster = null;
       }
       this.updateIrq();
     }
@@ -468,7 +492,7 @@ class RockchipIommu implements IommuModel {
       irqLevel: this.irqLevel,
       faults: this.faults(),
       stats: this.stats(),
-      instances: this.instances.map((i) => ({ regs: i.regs.snapshot(), iotlb: i.iotlb.snapshot(), ptc: i.ptc.snapshot() })),
+      instances: this.instances.map((i) => ({ regs: i.regs.snapshot(), iotlb: i.iotlb.snapshot(), ptc: i.ptc.snapshot(), faultMaster: i.faultMaster })),
     };
   }
 
@@ -482,6 +506,7 @@ class RockchipIommu implements IommuModel {
       inst.regs.restore(saved.regs);
       inst.iotlb.restore(saved.iotlb);
       inst.ptc.restore(saved.ptc);
+      inst.faultMaster = saved.faultMaster;
     });
   }
 }

@@ -48,7 +48,9 @@ export type FaultReason =
   | 'powered-off'
   /** The master's path through the IOMMU is held in reset (H6 RESET register). */
   | 'master-reset'
-  | 'address-size';
+  | 'address-size'
+  /** The master waited for a stalled IOMMU (a stall or an unacknowledged page fault) and gave up. */
+  | 'stalled';
 
 /** script-api.md Fault. */
 export interface Fault {
@@ -110,6 +112,11 @@ export interface HwContext {
   setIrq(line: number, level: boolean): void;
   /** The checkers' view of the hardware, when the SoC has them. */
   observer?: HwObserver;
+  /**
+   * Time passed while a master waits and the CPUs are free: the SoC delivers pending interrupts to
+   * their handlers here (a stalled master's fault handler can release it).
+   */
+  idle?: () => void;
 }
 
 /** A master's identity as its IOMMU sees it. */
@@ -133,6 +140,11 @@ export interface IommuModel extends Snapshotable {
   registerFiles(): { window: string; base: number; regs: RegisterFile }[];
   /** Translate one beat from master at iova. Records faults, raises IRQs, updates caches. */
   translate(master: MasterPort, iova: number, access: AccessKind): Translation;
+  /**
+   * Why the master's next access waits instead of being translated (the IOMMU stalls it), or null.
+   * Only IOMMUs that stall traffic have it (Rockchip: ENABLE_STALL, an unacknowledged page fault).
+   */
+  stallOf?(master: MasterPort, access: AccessKind): string | null;
   tlb(): TlbEntry[];
   walkCache(): WalkCacheEntry[];
   faults(): Fault[];

@@ -7,8 +7,8 @@ import { FAKE_APERTURE, RAM_BASE, makeRig } from './testing/fake-iommu';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 
-function setup(attachPolicy?: 'strict' | 'group') {
-  const rig = makeRig({ kernel: { attachPolicy } });
+function setup() {
+  const rig = makeRig();
   const core = rig.kernel.core;
   const dom = (type: 'unmanaged' | 'dma' | 'identity' = 'unmanaged'): IommuDomain => {
     const d = runOp(core.domainAlloc('iommu0', type));
@@ -104,25 +104,32 @@ describe('IOMMU core', () => {
   });
 
   it('attach: group-wide switch, -EBUSY while on another unmanaged domain, detach back to default', () => {
-    const { core, dom, run, kernel, findings } = setup();
+    const { core, dom, run, findings } = setup();
     const a = dom();
     const b = dom();
     const g = core.groupOf('vpu')!;
-    expect(run(core.attachDevice(a, 'vpu'))).toBe(0);
+    const name = core.groupName('vpu');
+    expect(core.groupName('de')).toBe(name);
+    expect(run(core.attachGroup(a, name))).toBe(0);
     expect(g.domain).toBe(a);
-    expect(run(core.attachDevice(b, 'de'))).toBe(-EBUSY);
-    expect(run(core.attachDevice(a, 'vpu'))).toBe(-EBUSY);
-    run(core.detachDevice(b, 'vpu'));
+    expect(run(core.attachGroup(b, name))).toBe(-EBUSY);
+    expect(run(core.attachGroup(a, name))).toBe(-EBUSY);
+    run(core.detachGroup(b, name));
     expect(findings.take().map((f) => f.kind)).toEqual(['driver-warn']);
-    run(core.detachDevice(a, 'vpu'));
+    run(core.detachGroup(a, name));
     expect(g.domain).toBe(g.defaultDomain);
-    expect(run(core.attachDevice(b, 'de'))).toBe(0);
+    expect(run(core.attachGroup(b, name))).toBe(0);
+    expect(() => run(core.attachGroup(a, 'nope'))).toThrow(/no IOMMU group 'nope'/);
     expect(run(core.attachDevice(a, 'nope'))).toBeLessThan(0);
   });
 
-  it('strict attach policy refuses multi-device groups', () => {
-    const { core, dom, run } = setup('strict');
-    expect(run(core.attachDevice(dom(), 'vpu'))).toBe(-EINVAL);
+  it('iommu_attach_device refuses a group of several devices (-EINVAL), detach WARNs, as upstream', () => {
+    const { core, dom, run, findings } = setup();
+    const d = dom();
+    expect(run(core.attachDevice(d, 'vpu'))).toBe(-EINVAL);
+    expect(core.groupOf('vpu')!.domain).toBe(core.groupOf('vpu')!.defaultDomain);
+    run(core.detachDevice(d, 'vpu'));
+    expect(findings.take().map((f) => f.kind)).toEqual(['driver-warn']);
   });
 
   it('identity and blocked domains; paging ops on identity are -EINVAL', () => {
@@ -132,13 +139,13 @@ describe('IOMMU core', () => {
     expect(run(core.iovaToPhys(id, 0x1234))).toBe(0x1234);
     expect(run(core.map(id, 0, RAM_BASE, 0x1000, RW))).toBe(-EINVAL);
     expect(run(core.domainAlloc('iommu0', 'blocked'))).toBe(-EINVAL);
-    expect(run(core.attachDevice(id, 'vpu'))).toBe(0);
+    expect(run(core.attachGroup(id, core.groupName('vpu')))).toBe(0);
   });
 
   it('domain free: recorded when attached, table pages still held are leaks, use after free warns', () => {
     const { core, dom, run, kernel, findings, trace } = setup();
     const d = dom();
-    run(core.attachDevice(d, 'vpu'));
+    run(core.attachGroup(d, core.groupName('vpu')));
     kernel.pages.allocPages(0, { kind: 'pgtable', domain: d.id, level: 2, iommu: 'iommu0' });
     run(core.domainFree(d));
     expect(trace.events().some((e) => e.name === 'domain_free_attached')).toBe(true);

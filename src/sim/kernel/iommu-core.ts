@@ -147,13 +147,6 @@ export interface IommuCoreOptions {
   findings?: FindingSink;
   /** For the table-leak check at domain free. */
   pages?: PageAllocator;
-  /**
-   * 'strict': iommu_attach_device refuses groups of more than one device (-EINVAL), as upstream.
-   * 'group' (default): it attaches the whole group, as iommu_attach_group would; on the H6 and
-   * Rockchip every master behind an IOMMU shares one group, and switching that group between
-   * domains is what scripts exercise.
-   */
-  attachPolicy?: 'strict' | 'group';
 }
 
 const TWO32 = 2 ** 32;
@@ -414,34 +407,58 @@ export class IommuCore {
   }
 
   /**
-   * iommu_attach_device (§7.3): -ENODEV for a device without IOMMU, -EINVAL for a freed domain, one
-   * of another driver, or (attachPolicy 'strict') a group of several devices; -EBUSY if the group
-   * is on a domain other than its default or blocking one; then attach_dev for every device of the
-   * group, rolled back to the previous domain on failure.
+   * iommu_attach_device (§7.3): -ENODEV for a device without IOMMU; -EINVAL for a group of several
+   * devices (those attach with iommu_attach_group), then as attachGroup.
    */
   *attachDevice(d: IommuDomain, dev: string): Op<number> {
     const g = this.devGroup.get(dev);
     if (!g) return -ENODEV;
+    if (g.devices.length !== 1) return -EINVAL;
+    return yield* this.attachToGroup(d, g, `iommu_attach_device(${dev})`);
+  }
+
+  /**
+   * iommu_attach_group: -EINVAL for a freed domain or one of another driver; -EBUSY if the group
+   * is on a domain other than its default or blocking one; then attach_dev for every device of the
+   * group, rolled back to the previous domain on failure.
+   */
+  *attachGroup(d: IommuDomain, group: string): Op<number> {
+    return yield* this.attachToGroup(d, this.groupNamed(group), `iommu_attach_group(${group})`);
+  }
+
+  private *attachToGroup(d: IommuDomain, g: IommuGroup, call: string): Op<number> {
     if (d.freed) {
-      this.log.warn(`iommu_attach_device: domain ${d.id} was freed`, { domain: d.id, device: dev });
+      this.log.warn(`${call}: domain ${d.id} was freed`, { domain: d.id, group: g.id });
       return -EINVAL;
     }
-    if (this.opts.attachPolicy === 'strict' && g.devices.length !== 1) return -EINVAL;
     const ops = this.iommus.get(g.iommu)!;
     if (d.model !== ops.model) return -EINVAL;
     if (g.domain && g.domain !== g.defaultDomain && g.domain !== g.blockingDomain) return -EBUSY;
     return yield* this.groupSetDomain(g, d);
   }
 
-  /**
-   * iommu_detach_device: WARN unless the domain is the group's current one; then back to the core
-   * domain (default domain; or detach_dev for old drivers with none).
-   */
+  /** iommu_detach_device: a group of several devices WARNs and stays; otherwise as detachGroup. */
   *detachDevice(d: IommuDomain, dev: string): Op<void> {
     const g = this.devGroup.get(dev);
     if (!g) return;
-    if (d !== g.domain || (this.opts.attachPolicy === 'strict' && g.devices.length !== 1)) {
-      this.log.warn(`iommu_detach_device(${dev}): domain ${d.id} is not attached (group ${g.id} is on ${g.domain ? `domain ${g.domain.id}` : 'no domain'})`, { domain: d.id, device: dev });
+    if (g.devices.length !== 1) {
+      this.log.warn(`iommu_detach_device(${dev}): group ${g.id} has ${g.devices.length} devices`, { domain: d.id, device: dev });
+      return;
+    }
+    yield* this.detachFromGroup(d, g, `iommu_detach_device(${dev})`);
+  }
+
+  /**
+   * iommu_detach_group: WARN unless the domain is the group's current one; then back to the core
+   * domain (default domain; or detach_dev for old drivers with none).
+   */
+  *detachGroup(d: IommuDomain, group: string): Op<void> {
+    yield* this.detachFromGroup(d, this.groupNamed(group), `iommu_detach_group(${group})`);
+  }
+
+  private *detachFromGroup(d: IommuDomain, g: IommuGroup, call: string): Op<void> {
+    if (d !== g.domain) {
+      this.log.warn(`${call}: domain ${d.id} is not attached (group ${g.id} is on ${g.domain ? `domain ${g.domain.id}` : 'no domain'})`, { domain: d.id, group: g.id });
       return;
     }
     if (g.defaultDomain) {
@@ -452,6 +469,19 @@ export class IommuCore {
     if (ops.detachDev) for (const x of g.devices) yield* ops.detachDev(d, x);
     g.domain = null;
     this.log.event('detach', g.iommu, { domain: d.id, group: g.id }, 'attach');
+  }
+
+  /** The name scripts know a group by: its number, as in /sys/kernel/iommu_groups. */
+  groupName(dev: string): string {
+    const g = this.devGroup.get(dev);
+    if (!g) throw new Error(`${dev} is in no IOMMU group (no IOMMU, or not probed)`);
+    return String(g.id);
+  }
+
+  private groupNamed(group: string): IommuGroup {
+    const g = this.groups.find((x) => String(x.id) === group);
+    if (!g) throw new Error(`no IOMMU group '${group}' (have: ${this.groups.map((x) => x.id).join(', ')})`);
+    return g;
   }
 
   private *groupSetDomain(g: IommuGroup, d: IommuDomain): Op<number> {

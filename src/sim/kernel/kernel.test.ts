@@ -14,10 +14,10 @@ describe('Kernel and the script-api kernel object', () => {
     expect(await k.iovaToPhys(d, 0x101010)).toBe(RAM_BASE + 0x1010);
     expect(await k.unmap(d, 0x100000, 0x2000)).toBe(0x2000);
     expect([k.IOMMU_READ, k.IOMMU_WRITE, k.IOMMU_CACHE, k.IOMMU_NOEXEC, k.IOMMU_MMIO]).toEqual([1, 2, 4, 8, 16]);
-    expect(await k.attachDevice(d, 'vpu')).toBe(0);
+    expect(await k.attachGroup(d, k.group('vpu'))).toBe(0);
     const d2 = await k.domainAlloc('iommu0');
-    expect(await k.attachDevice(d2, 'de')).toBe(-EBUSY);
-    await k.detachDevice(d, 'vpu');
+    expect(await k.attachGroup(d2, k.group('de'))).toBe(-EBUSY);
+    await k.detachGroup(d, k.group('vpu'));
     await k.domainFree(d);
     await expect(k.domainAlloc('nope')).rejects.toThrow(/no probed IOMMU/);
   });

@@ -49,6 +49,27 @@ export interface DriverContext {
   readonly cyclesPerUs: number;
   /** Where the driver declares its probe-able functions and fires their probes. */
   readonly kprobes: Kprobes;
+  /** The instance's clocks and reset line (config `clocks`, `resets`), as the clk and reset frameworks give them. */
+  readonly clk: ClkBulk;
+  readonly reset: ResetControl;
+}
+
+/** clk_bulk_prepare_enable / clk_bulk_disable_unprepare over the instance's clocks: refcounted per clock. */
+export interface ClkBulk {
+  prepareEnable(): number;
+  disableUnprepare(): void;
+}
+
+/** reset_control_deassert / reset_control_assert over the instance's reset lines. */
+export interface ResetControl {
+  deassert(): number;
+  assert(): number;
+}
+
+/** What the SoC lets the kernel drive: clock gates and reset controller lines, by name. */
+export interface HardwareLines {
+  setClock(name: string, on: boolean): void;
+  setReset(name: string, asserted: boolean): void;
 }
 
 /**
@@ -74,7 +95,6 @@ export interface KernelOptions {
   /** RAM the page allocator manages (default: every config memory range). */
   ram?: { base: number; size: number }[];
   cyclesPerMs?: number;
-  attachPolicy?: 'strict' | 'group';
   /** Default domain type for groups (iommu.passthrough=1 gives 'identity'). */
   defaultDomainType?: 'dma' | 'identity';
   /** Where the current call comes from (script file:line), for findings. */
@@ -82,6 +102,8 @@ export interface KernelOptions {
   /** How an operation runs; default: to completion on the calling thread (single CPU). */
   exec?: <T>(op: Op<T>) => Promise<T>;
   observer?: KernelObserver;
+  /** Clock gates and reset lines (absent: the clk and reset calls do nothing). */
+  lines?: HardwareLines;
 }
 
 /** What the checkers are told of the kernel: the core's work, and where each kernel call starts and ends. */
@@ -107,10 +129,17 @@ type Addr = number | bigint;
 
 /** The script-api.md `kernel` object. */
 export interface KernelApi {
+  /** Probe the drivers now (a no-op once booted); otherwise the first use of `kernel` does. */
+  boot(): Promise<void>;
   domainAlloc(iommu: string, type?: DomainType): Promise<DomainHandle>;
   domainFree(d: DomainHandle): Promise<void>;
   attachDevice(d: DomainHandle, dev: string): Promise<number>;
   detachDevice(d: DomainHandle, dev: string): Promise<void>;
+  /** iommu_attach_group: every device of the group at once (the H6 has one group for all masters). */
+  attachGroup(d: DomainHandle, group: string): Promise<number>;
+  detachGroup(d: DomainHandle, group: string): Promise<void>;
+  /** The IOMMU group the device is in. */
+  group(dev: string): string;
   map(d: DomainHandle, iova: Addr, pa: Addr, size: number, prot: number): Promise<number>;
   unmap(d: DomainHandle, iova: Addr, size: number): Promise<number>;
   iovaToPhys(d: DomainHandle, iova: Addr): Promise<number>;
@@ -167,6 +196,7 @@ export interface KernelSnapshot {
   core: IommuCoreSnapshot;
   dma: ReturnType<DmaIommu['snapshot']>;
   kprobes: ReturnType<Kprobes['snapshot']>;
+  clkCounts: [string, number][];
 }
 
 export type KernelCheckpoint = Omit<KernelSnapshot, 'pages'> & { pages: PageAllocatorCheckpoint };
@@ -182,6 +212,8 @@ export class Kernel {
   readonly kprobes = new Kprobes();
   readonly api: KernelApi;
   private readonly drivers = new Map<string, KernelDriver>();
+  /** The clk framework's enable counts: a gate goes off when its count drops to zero. */
+  private clkCounts = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(private readonly opts: KernelOptions) {
@@ -203,9 +235,9 @@ export class Kernel {
       zero,
     });
     this.pm = new RuntimePm({ clock: opts.clock, trace: opts.trace, findings: opts.findings, cyclesPerMs: opts.cyclesPerMs });
-    this.core = new IommuCore({ now, trace: opts.trace, findings: opts.findings, pages: this.pages, attachPolicy: opts.attachPolicy, observer: opts.observer });
+    this.core = new IommuCore({ now, trace: opts.trace, findings: opts.findings, pages: this.pages, observer: opts.observer });
     this.dma = new DmaIommu({ core: this.core, pages: this.pages, port, now, trace: opts.trace, findings: opts.findings, callSite: opts.callSite });
-    this.api = this.makeApi();
+    this.api = kernelApi(() => this);
   }
 
   /**
@@ -234,6 +266,8 @@ export class Kernel {
         now: this.now,
         cyclesPerUs: (this.opts.cyclesPerMs ?? 1000) / 1000,
         kprobes: this.kprobes,
+        clk: this.clkBulk(i.clocks ?? []),
+        reset: this.resetControl(i.resets ?? []),
       };
       const r = yield* drv.probe(ctx);
       if (typeof r === 'number') {
@@ -251,6 +285,43 @@ export class Kernel {
       this.pm.enable(d.name);
     }
     yield* this.pm.runWork();
+  }
+
+  private clkBulk(names: readonly string[]): ClkBulk {
+    return {
+      prepareEnable: () => {
+        for (const n of names) {
+          const c = this.clkCounts.get(n) ?? 0;
+          this.clkCounts.set(n, c + 1);
+          if (c === 0) this.opts.lines?.setClock(n, true);
+        }
+        return 0;
+      },
+      disableUnprepare: () => {
+        for (const n of names) {
+          const c = this.clkCounts.get(n) ?? 0;
+          if (c === 0) {
+            this.log.warn(`clk ${n}: disabled more often than enabled`);
+            continue;
+          }
+          this.clkCounts.set(n, c - 1);
+          if (c === 1) this.opts.lines?.setClock(n, false);
+        }
+      },
+    };
+  }
+
+  private resetControl(names: readonly string[]): ResetControl {
+    return {
+      deassert: () => {
+        for (const n of names) this.opts.lines?.setReset(n, false);
+        return 0;
+      },
+      assert: () => {
+        for (const n of names) this.opts.lines?.setReset(n, true);
+        return 0;
+      },
+    };
   }
 
   /** Run an operation (and then the PM work it queued) the way the options say. */
@@ -288,7 +359,7 @@ export class Kernel {
 
   /** The whole kernel state, for explorer checkpoints (drivers through their snapshot hooks). */
   snapshot(): KernelSnapshot {
-    return { pages: this.pages.snapshot(), pm: this.pm.snapshot(), core: this.core.snapshot(), dma: this.dma.snapshot(), kprobes: this.kprobes.snapshot() };
+    return { pages: this.pages.snapshot(), pm: this.pm.snapshot(), core: this.core.snapshot(), dma: this.dma.snapshot(), kprobes: this.kprobes.snapshot(), clkCounts: [...this.clkCounts] };
   }
 
   /** After the clock was restored: PM timers are re-armed on it. */
@@ -299,7 +370,7 @@ export class Kernel {
 
   /** The explorer's checkpoint: the page allocator (state per allocated page) copy-on-write, the rest snapshotted. */
   checkpoint(): KernelCheckpoint {
-    return { pages: this.pages.checkpoint(), pm: this.pm.snapshot(), core: this.core.snapshot(), dma: this.dma.snapshot(), kprobes: this.kprobes.snapshot() };
+    return { pages: this.pages.checkpoint(), pm: this.pm.snapshot(), core: this.core.snapshot(), dma: this.dma.snapshot(), kprobes: this.kprobes.snapshot(), clkCounts: [...this.clkCounts] };
   }
 
   /** Back to cp (the latest checkpoint); after the clock was restored, as restore. */
@@ -313,6 +384,21 @@ export class Kernel {
     this.core.restore(s.core);
     this.dma.restore(s.dma);
     this.kprobes.restore(s.kprobes);
+    this.clkCounts = new Map(s.clkCounts);
+  }
+
+  /** Interrupt lines with a handler: the config's IRQ of every probed IOMMU whose driver has one. */
+  irqHandlers(): { line: number; iommu: string }[] {
+    return this.opts.config.iommus.flatMap((i) => (i.irq !== undefined && this.core.iommu(i.name)?.irq ? [{ line: i.irq, iommu: i.name }] : []));
+  }
+
+  /** The GIC delivers the line: the IOMMU's handler runs to completion now. True for IRQ_HANDLED. */
+  deliverIrq(iommu: string): boolean {
+    const irq = this.core.iommu(iommu)?.irq;
+    if (!irq) return false;
+    const handled = this.runNow(irq());
+    if (this.pm.hasWork()) this.runNow(this.pm.runWork());
+    return handled;
   }
 
   /** A script's domain handle back to the domain. */
@@ -321,110 +407,121 @@ export class Kernel {
     if (!d) throw new Error(`no IOMMU domain with id ${h.id}`);
     return d;
   }
-
-  private makeApi(): KernelApi {
-    const core = this.core;
-    const dma = this.dma;
-    const pm = this.pm;
-    const pages = this.pages;
-    const run = <T>(op: Op<T>): Promise<T> => this.run(op);
-    const dom = (h: DomainHandle): IommuDomain => this.domain(h);
-    const ops = (iommu: string): IommuOps => {
-      const o = core.iommu(iommu);
-      if (!o) throw new Error(`no probed IOMMU '${iommu}'`);
-      return o;
-    };
-    return {
-      domainAlloc: async (iommu, type = 'unmanaged') => {
-        ops(iommu);
-        const r = await run(core.domainAlloc(iommu, type));
-        if (typeof r === 'number') throw new KernelError(`iommu_domain_alloc(${iommu}, ${type})`, r);
-        return core.handle(r);
-      },
-      domainFree: (h) => run(core.domainFree(dom(h))),
-      attachDevice: (h, dev) => run(core.attachDevice(dom(h), dev)),
-      detachDevice: (h, dev) => run(core.detachDevice(dom(h), dev)),
-      map: (h, iova, pa, size, prot) => run(core.map(dom(h), Number(iova), Number(pa), size, prot)),
-      unmap: (h, iova, size) => run(core.unmap(dom(h), Number(iova), size)),
-      iovaToPhys: (h, iova) => run(core.iovaToPhys(dom(h), Number(iova))),
-      IOMMU_READ,
-      IOMMU_WRITE,
-      IOMMU_CACHE,
-      IOMMU_NOEXEC,
-      IOMMU_MMIO,
-      IOMMU_PRIV,
-      allocPages: async (count = 1) => {
-        if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`kernel.allocPages: count must be a positive integer, got ${String(count)}`);
-        const pa = pages.allocExact(count, { kind: 'script' }, { zero: true });
-        if (pa === null) throw new KernelError(`alloc_pages(${count})`, -ENOMEM);
-        return pa;
-      },
-      freePages: async (pa) => pages.freePages(Number(pa)),
-      dma: {
-        mapSingle: (dev, pa, size, dir) => run(dma.mapSingle(dev, Number(pa), size, dir)),
-        unmapSingle: (dev, iova, size, dir) => run(dma.unmapSingle(dev, Number(iova), size, dir)),
-        allocCoherent: async (dev, size, o) => {
-          const b = await run(dma.allocCoherent(dev, size, o));
-          if (!b) throw new KernelError(`dma_alloc_coherent(${dev}, ${size})`, -ENOMEM);
-          return b;
-        },
-        freeCoherent: (dev, size, iova) => run(dma.freeCoherent(dev, size, Number(iova))),
-        mapSg: async (dev, segs, dir) => {
-          const r = await run(dma.mapSg(dev, segs.map((s) => ({ pa: Number(s.pa), len: s.len })), dir));
-          return typeof r === 'number' ? [] : r;
-        },
-        unmapSg: (dev, segs, dir) => run(dma.unmapSg(dev, segs, dir)),
-        syncSingleForCpu: (dev, iova, size, dir) => run(dma.syncSingleForCpu(dev, Number(iova), size, dir)),
-        syncSingleForDevice: (dev, iova, size, dir) => run(dma.syncSingleForDevice(dev, Number(iova), size, dir)),
-      },
-      pm: {
-        getSync: (dev) => run(pm.getSync(dev)),
-        put: (dev) => run(pm.put(dev)),
-        putSync: (dev) => run(pm.putSync(dev)),
-        putAutosuspend: (dev) => run(pm.putAutosuspend(dev)),
-        getIfInUse: (dev) => pm.getIfInUse(dev),
-        markLastBusy: (dev) => pm.markLastBusy(dev),
-        status: (dev) => pm.status(dev),
-        state: (dev) => pm.state(dev),
-        setControl: (dev, value) => run(pm.setControl(dev, value)),
-        setEnabled: (on) => pm.setEnabled(on),
-        useAutosuspend: (dev, use) => run(pm.useAutosuspend(dev, use)),
-        setAutosuspendDelay: (dev, ms) => run(pm.setAutosuspendDelay(dev, ms)),
-      },
-      deviceLinkAdd: async (consumer, supplier, flags) => {
-        const l = await run(pm.linkAdd(consumer, supplier, flags));
-        if (!l) throw new Error(`device_link_add(${consumer}, ${supplier}, ${flags.join('|')}) returned NULL`);
-      },
-      deviceLinkDel: async (consumer, supplier) => {
-        await run(pm.linkDel(consumer, supplier));
-      },
-      driver: (iommu) => {
-        const o = ops(iommu);
-        const setVariant = (p: Record<string, unknown>): void => {
-          // Every key is checked before any applies: a bad change leaves the driver as it was.
-          for (const [k, v] of Object.entries(p)) {
-            const problem = variantProblem(iommu, o.variant, k, v);
-            if (problem) throw new TypeError(problem);
-          }
-          Object.assign(o.variant, p);
-          o.variantChanged?.();
-        };
-        return {
-          name: o.name,
-          model: o.model,
-          variant: liveRecord(`kernel.driver('${iommu}').variant`, { read: () => ({ ...o.variant }), write: (k, v) => setVariant({ [k]: v }) }),
-          setVariant,
-        };
-      },
-      kprobe: async (symbol, handler) => this.kprobes.register(symbol, 'entry', () => handler()),
-      kretprobe: async (symbol, handler) => this.kprobes.register(symbol, 'return', () => handler()),
-      unregisterKprobe: async (id) => this.kprobes.unregister(id),
-      kprobeSymbols: () => this.kprobes.known(),
-      handleIrq: (iommu) => {
-        const o = ops(iommu);
-        return o.irq ? run(o.irq()) : Promise.resolve(false);
-      },
-    };
-  }
 }
 
+/**
+ * The script API over the kernel get() returns. get() runs at each call, not before: the SoC
+ * passes one that boots the kernel on first use, so a script that never touches `kernel` leaves
+ * every block as reset left it.
+ */
+export function kernelApi(get: () => Kernel, boot: () => void = () => undefined): KernelApi {
+  const run = <T>(op: () => Op<T>): Promise<T> => {
+    const k = get();
+    return k.run(op());
+  };
+  const core = (): IommuCore => get().core;
+  const dom = (h: DomainHandle): IommuDomain => get().domain(h);
+  const ops = (iommu: string): IommuOps => {
+    const o = core().iommu(iommu);
+    if (!o) throw new Error(`no probed IOMMU '${iommu}'`);
+    return o;
+  };
+  const pm = (): RuntimePm => get().pm;
+  const dma = (): DmaIommu => get().dma;
+  return {
+    boot: async () => boot(),
+    domainAlloc: async (iommu, type = 'unmanaged') => {
+      ops(iommu);
+      const r = await run(() => core().domainAlloc(iommu, type));
+      if (typeof r === 'number') throw new KernelError(`iommu_domain_alloc(${iommu}, ${type})`, r);
+      return core().handle(r);
+    },
+    domainFree: (h) => run(() => core().domainFree(dom(h))),
+    attachDevice: (h, dev) => run(() => core().attachDevice(dom(h), dev)),
+    detachDevice: (h, dev) => run(() => core().detachDevice(dom(h), dev)),
+    attachGroup: (h, group) => run(() => core().attachGroup(dom(h), group)),
+    detachGroup: (h, group) => run(() => core().detachGroup(dom(h), group)),
+    group: (dev) => core().groupName(dev),
+    map: (h, iova, pa, size, prot) => run(() => core().map(dom(h), Number(iova), Number(pa), size, prot)),
+    unmap: (h, iova, size) => run(() => core().unmap(dom(h), Number(iova), size)),
+    iovaToPhys: (h, iova) => run(() => core().iovaToPhys(dom(h), Number(iova))),
+    IOMMU_READ,
+    IOMMU_WRITE,
+    IOMMU_CACHE,
+    IOMMU_NOEXEC,
+    IOMMU_MMIO,
+    IOMMU_PRIV,
+    allocPages: async (count = 1) => {
+      if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`kernel.allocPages: count must be a positive integer, got ${String(count)}`);
+      const pa = get().pages.allocExact(count, { kind: 'script' }, { zero: true });
+      if (pa === null) throw new KernelError(`alloc_pages(${count})`, -ENOMEM);
+      return pa;
+    },
+    freePages: async (pa) => get().pages.freePages(Number(pa)),
+    dma: {
+      mapSingle: (dev, pa, size, dir) => run(() => dma().mapSingle(dev, Number(pa), size, dir)),
+      unmapSingle: (dev, iova, size, dir) => run(() => dma().unmapSingle(dev, Number(iova), size, dir)),
+      allocCoherent: async (dev, size, o) => {
+        const b = await run(() => dma().allocCoherent(dev, size, o));
+        if (!b) throw new KernelError(`dma_alloc_coherent(${dev}, ${size})`, -ENOMEM);
+        return b;
+      },
+      freeCoherent: (dev, size, iova) => run(() => dma().freeCoherent(dev, size, Number(iova))),
+      mapSg: async (dev, segs, dir) => {
+        const r = await run(() => dma().mapSg(dev, segs.map((s) => ({ pa: Number(s.pa), len: s.len })), dir));
+        return typeof r === 'number' ? [] : r;
+      },
+      unmapSg: (dev, segs, dir) => run(() => dma().unmapSg(dev, segs, dir)),
+      syncSingleForCpu: (dev, iova, size, dir) => run(() => dma().syncSingleForCpu(dev, Number(iova), size, dir)),
+      syncSingleForDevice: (dev, iova, size, dir) => run(() => dma().syncSingleForDevice(dev, Number(iova), size, dir)),
+    },
+    pm: {
+      getSync: (dev) => run(() => pm().getSync(dev)),
+      put: (dev) => run(() => pm().put(dev)),
+      putSync: (dev) => run(() => pm().putSync(dev)),
+      putAutosuspend: (dev) => run(() => pm().putAutosuspend(dev)),
+      getIfInUse: (dev) => pm().getIfInUse(dev),
+      markLastBusy: (dev) => pm().markLastBusy(dev),
+      status: (dev) => pm().status(dev),
+      state: (dev) => pm().state(dev),
+      setControl: (dev, value) => run(() => pm().setControl(dev, value)),
+      setEnabled: (on) => pm().setEnabled(on),
+      useAutosuspend: (dev, use) => run(() => pm().useAutosuspend(dev, use)),
+      setAutosuspendDelay: (dev, ms) => run(() => pm().setAutosuspendDelay(dev, ms)),
+    },
+    deviceLinkAdd: async (consumer, supplier, flags) => {
+      const l = await run(() => pm().linkAdd(consumer, supplier, flags));
+      if (!l) throw new Error(`device_link_add(${consumer}, ${supplier}, ${flags.join('|')}) returned NULL`);
+    },
+    deviceLinkDel: async (consumer, supplier) => {
+      await run(() => pm().linkDel(consumer, supplier));
+    },
+    driver: (iommu) => {
+      const o = ops(iommu);
+      const setVariant = (p: Record<string, unknown>): void => {
+        // Every key is checked before any applies: a bad change leaves the driver as it was.
+        for (const [k, v] of Object.entries(p)) {
+          const problem = variantProblem(iommu, o.variant, k, v);
+          if (problem) throw new TypeError(problem);
+        }
+        Object.assign(o.variant, p);
+        o.variantChanged?.();
+      };
+      return {
+        name: o.name,
+        model: o.model,
+        variant: liveRecord(`kernel.driver('${iommu}').variant`, { read: () => ({ ...o.variant }), write: (k, v) => setVariant({ [k]: v }) }),
+        setVariant,
+      };
+    },
+    kprobe: async (symbol, handler) => get().kprobes.register(symbol, 'entry', () => handler()),
+    kretprobe: async (symbol, handler) => get().kprobes.register(symbol, 'return', () => handler()),
+    unregisterKprobe: async (id) => get().kprobes.unregister(id),
+    kprobeSymbols: () => get().kprobes.known(),
+    handleIrq: (iommu) => {
+      const o = ops(iommu);
+      const irq = o.irq;
+      return irq ? run(() => irq()) : Promise.resolve(false);
+    },
+  };
+}

@@ -24,6 +24,13 @@ export class KernelLog {
     this.findings?.report({ kind: 'driver-warn', severity: 'warning', message, where });
   }
 
+  /** A kernel oops in fn (a NULL dereference the modelled driver makes as upstream does): an error finding. */
+  oops(fn: string, message: string, track = 'kernel'): void {
+    const text = `Unable to handle kernel NULL pointer dereference in ${fn}: ${message}`;
+    this.printk('err', text, track);
+    this.findings?.report({ kind: 'oops', severity: 'error', message: text, where: { function: fn } });
+  }
+
   event(name: string, track: string, args?: Record<string, string | number | boolean>, cat: 'kernel' | 'attach' | 'inval' | 'fault' = 'kernel'): void {
     this.trace?.emit({ time: this.now(), cat, name, track, args });
   }

@@ -48,6 +48,8 @@ const FINDING_KINDS = [
   'bus-error',
   'mmio-while-off',
   'driver-warn',
+  'oops',
+  'master-stalled',
 ] as const satisfies readonly FindingKind[];
 
 const FAULT_REASONS = [
@@ -60,6 +62,7 @@ const FAULT_REASONS = [
   'powered-off',
   'master-reset',
   'address-size',
+  'stalled',
 ] as const satisfies readonly FaultReason[];
 
 // Compile-time guards: a kind or reason added to the engine must be added here too.
@@ -249,6 +252,18 @@ ${registerTypes(byType(blocks))}
     findings(): Finding[];
     /** Returns the findings and clears the list (a test that reproduces a bug takes them). */
     takeFindings(): Finding[];
+    /** Register windows, masters and power domains; powered is false while off or held in reset. */
+    blocks(): { name: string; kind: 'iommu' | 'device' | 'power'; model: string; base: number; size: number; powered: boolean }[];
+    /** Interrupt lines: level, rising edges since reset, the blocks that drive each. */
+    irqs(): { line: number; level: boolean; raised: number; sources: string[] }[];
+    /** Whether an interrupt line (GIC SPI number) is asserted now. */
+    irq(line: number): boolean;
+    /** Switch a power domain by hand. */
+    setPower(domain: string, on: boolean): Promise<void>;
+    /** Assert or deassert a reset controller line (config \`resets\`); MMIO to a block held in reset is a bus-error. */
+    reset(line: string, asserted: boolean): Promise<void>;
+    /** Gate or ungate a clock (config \`clocks\`); MMIO to a block whose clock is off is a bus-error. */
+    clock(line: string, on: boolean): Promise<void>;
   }
 
   // ---- kernel -------------------------------------------------------------------------------
@@ -270,12 +285,16 @@ ${registerTypes(byType(blocks))}
     splitLock: boolean;
     /** H6: clean written table entries for the non-coherent walker (false: P6). */
     flushTables: boolean;
-    /** H6: detach a live domain (TTB off, invalidate) before freeing it (false: P7). */
+    /** H6: domain_free detaches a live domain (TTB off, invalidate) and frees its PTs (false, upstream: frees the DT only, P7). */
     detachBeforeFree: boolean;
     /** H6 first posting: program the hardware only from runtime-PM resume (P8). */
     programInResumeOnly: boolean;
     /** H6: flush TLBs and PTW cache when a domain is switched in (false: P9). */
     invalidateOnSwitch: boolean;
+    /** H6: leaving a domain drops a refcount, teardown at zero (upstream), or disables at once ('disable'). */
+    leaveDomain: 'refcount' | 'disable';
+    /** H6: map of a never-attached domain oopses on the NULL sun50i_domain->iommu (upstream), or succeeds ('ok'). */
+    mapBeforeAttach: 'oops' | 'ok';
     [option: string]: string | number | boolean;
   }
   /** One probed IOMMU driver instance. */
@@ -289,11 +308,18 @@ ${registerTypes(byType(blocks))}
   }
   /** The Linux-modelled driver layer. */
   interface Kernel {
+    /** Probe the drivers now; otherwise the first use of \`kernel\` does (until then every block is at reset). */
+    boot(): Promise<void>;
     domainAlloc(iommu: string, type?: DomainType): Promise<Domain>;
     domainFree(d: Domain): Promise<void>;
     /** 0 or -errno. */
     attachDevice(d: Domain, dev: string): Promise<number>;
     detachDevice(d: Domain, dev: string): Promise<void>;
+    /** iommu_attach_group: every device of the group; 0 or -errno. attachDevice is -EINVAL on a group of several devices. */
+    attachGroup(d: Domain, group: string): Promise<number>;
+    detachGroup(d: Domain, group: string): Promise<void>;
+    /** The device's IOMMU group (its number, as in /sys/kernel/iommu_groups). */
+    group(dev: string): string;
     /** 0, -EEXIST, -EINVAL, -ENOMEM (H6: -EBUSY, Rockchip: -EADDRINUSE on an existing mapping). */
     map(d: Domain, iova: Addr, pa: Addr, size: number, prot: number): Promise<number>;
     /** Bytes unmapped. */

@@ -55,5 +55,5 @@ export function deviceTree(soc: Soc): DeviceTree {
     members: [...cfg.iommus, ...cfg.devices].filter((b) => b.powerDomain === p.name).map((b) => b.name),
   }));
   const links = (k?.pm.deviceLinks() ?? []).map((l): TreeLink => ({ consumer: l.consumer, supplier: l.supplier, flags: l.flags, refs: l.rpmActive - 1 }));
-  return { name: cfg.name, memory: cfg.memory.map((m) => ({ name: m.name, base: num(m.base), size: num(m.size), dtPath: m.dtPath ?? null })), iommus, devices, powerDomains, links };
+  return { name: cfg.name, memory: cfg.memory.map((m) => ({ name: m.name, base: num(m.base), size: num(m.size), dtPath: m.dtPath ?? null })), iommus, devices, powerDomains, links, ...soc.lines() };
 }

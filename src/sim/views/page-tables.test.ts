@@ -25,7 +25,7 @@ describe('page-table views: sun50i-h6', () => {
     const soc = boot('sun50i-h6');
     const k = soc.kernel.api;
     const d = await k.domainAlloc('iommu0');
-    expect(await k.attachDevice(d, 've')).toBe(0);
+    expect(await k.attachGroup(d, k.group('ve'))).toBe(0);
     const pa = await k.allocPages(2);
     expect(await k.map(d, 0x0010_0000, pa, 0x2000, RW)).toBe(0);
     expect(await k.map(d, 0x0030_0000, pa + 0x1000, 0x1000, R)).toBe(0);
@@ -82,7 +82,7 @@ describe('page-table views: sun50i-h6', () => {
     const k = soc.kernel.api;
     k.driver('iommu0').setVariant({ flushTables: false, detachBeforeFree: false });
     const d = await k.domainAlloc('iommu0');
-    expect(await k.attachDevice(d, 've')).toBe(0);
+    expect(await k.attachGroup(d, k.group('ve'))).toBe(0);
     const pa = await k.allocPages(1);
     expect(await k.map(d, 0x0010_0000, pa, 0x1000, RW)).toBe(0);
 
@@ -126,7 +126,7 @@ describe('page-table views: arm-v7s (MediaTek)', () => {
     const soc = boot('mt8183');
     const k = soc.kernel.api;
     const d = await k.domainAlloc('iommu0');
-    expect(await k.attachDevice(d, 'disp_ovl0')).toBe(0);
+    expect(await k.attachGroup(d, k.group('disp_ovl0'))).toBe(0);
     const base = 0xc100_0000;
     expect(await k.map(d, 0x0100_0000, base, 0x1000, RW)).toBe(0);
     expect(await k.map(d, 0x0101_0000, base + 0x1_0000, 0x1_0000, RW)).toBe(0);

@@ -85,4 +85,7 @@ export interface DeviceTree {
   powerDomains: TreeDomain[];
   /** Device links of the kernel's runtime PM (empty until the kernel is booted). */
   links: TreeLink[];
+  /** Clock gates and reset controller lines, with their state now. */
+  clocks: { name: string; on: boolean }[];
+  resets: { name: string; asserted: boolean }[];
 }

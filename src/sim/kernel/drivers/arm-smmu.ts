@@ -4,7 +4,7 @@
  * context banks, stream match groups, coherent walks, address sizes) and resets the SMMU: every
  * SMR invalid, every S2CR FAULT (disable_bypass), every bank off, TLBs invalidated, sCR0 with global
  * fault reporting and USFCFG. Each device gets a stream match entry for its stream ID (masterId) at
- * probe and its own group; a domain gets a context bank (ASID = IRPTNDX = bank index) on its first
+ * probe and its own group; a domain gets a context bank (ASID = bank index; on SMMUv1 the context interrupt index too) on its first
  * attach, programmed from io-pgtable's armLpaeS1Cfg, and attach points the device's S2CR at it.
  *
  * TLB maintenance as upstream's arm_smmu_s1_tlb_ops: tlb_flush_all = TLBIASID + sync; tlb_flush_walk
@@ -32,7 +32,9 @@ import {
   SCR0_GCFGFRE,
   SCR0_GFIE,
   SCR0_GFRE,
+  SCR0_PTM,
   SCR0_USFCFG,
+  SCR0_VMIDPNE,
   SCTLR_AFE,
   SCTLR_ASIDPNE,
   SCTLR_CFIE,
@@ -104,7 +106,7 @@ export const ARM_SMMU_SYMBOLS = [
 interface SmmuDomain {
   iop: IoPgtableOps;
   cfg: IoPgtableCfg;
-  /** Context bank (= ASID = IRPTNDX), or -1 before the first attach. */
+  /** Context bank (= ASID), or -1 before the first attach. */
   cb: number;
   cbLock: SpinLock;
 }
@@ -143,6 +145,8 @@ export function armSmmuDriver(): KernelDriver {
         return -ENODEV;
       }
       const numpage = 1 << (((id1 >>> 28) & 7) + 1);
+      // Upstream knows the version from the compatible string; here the config says it.
+      const smmuV2 = (ctx.config.options?.version ?? 'v2') !== 'v1';
       const numCbs = id1 & 0xff;
       const numSmrs = id0 & 0xff;
       const coherentWalk = (id0 & ID0_CTTW) !== 0;
@@ -229,13 +233,15 @@ export function armSmmuDriver(): KernelDriver {
         }
         const cfg = priv(d).cfg;
         const s1 = cfg.armLpaeS1Cfg!;
-        yield* gr1w(GR1_CBA2R(n), CBA2R_VA64);
-        yield* gr1w(GR1_CBAR(n), (CBAR_TYPE_S1_TRANS_S2_BYPASS << 16) | (CBAR_S1_BPSHCFG_NSH << 8) | (CBAR_S1_MEMATTR_WB << 12) | (n << 24));
-        yield* cbw(n, CB.TCR2, s1.tcr.ips | (TCR2_SEP_UPSTREAM << 15));
+        // As arm_smmu_write_context_bank: CBA2R (SMMUv2 only), CBAR (IRPTNDX only on SMMUv1, where
+        // it is the bank index here), TCR2 and TCR, then the TTBRs, MAIRs and SCTLR.
+        if (smmuV2) yield* gr1w(GR1_CBA2R(n), CBA2R_VA64);
+        yield* gr1w(GR1_CBAR(n), (CBAR_TYPE_S1_TRANS_S2_BYPASS << 16) | (CBAR_S1_BPSHCFG_NSH << 8) | (CBAR_S1_MEMATTR_WB << 12) | (smmuV2 ? 0 : n << 24));
+        const t = s1.tcr;
+        yield* cbw(n, CB.TCR2, t.ips | (TCR2_SEP_UPSTREAM << 15));
+        yield* cbw(n, CB.TCR, (t.tg << 14) | (t.sh << 12) | (t.orgn << 10) | (t.irgn << 8) | t.t0sz | TCR_EPD1);
         yield* cbwq(n, CB.TTBR0_LO, s1.ttbr + n * 2 ** 48);
         yield* cbwq(n, CB.TTBR1_LO, n * 2 ** 48);
-        const t = s1.tcr;
-        yield* cbw(n, CB.TCR, (t.tg << 14) | (t.sh << 12) | (t.orgn << 10) | (t.irgn << 8) | t.t0sz | TCR_EPD1);
         yield* cbw(n, CB.MAIR0, Number(s1.mair & 0xffffffffn));
         yield* cbw(n, CB.MAIR1, Number(s1.mair >> 32n));
         yield* cbw(n, CB.SCTLR, SCTLR_CFIE | SCTLR_CFRE | SCTLR_AFE | SCTLR_TRE | SCTLR_M | SCTLR_ASIDPNE);
@@ -255,6 +261,8 @@ export function armSmmuDriver(): KernelDriver {
       yield* gr0w(GR0_TLBIALLNSNH, 0);
       let scr0 = yield* gr0r(GR0_sCR0);
       scr0 |= SCR0_GFRE | SCR0_GFIE | SCR0_GCFGFRE | SCR0_GCFGFIE;
+      // Disable TLB broadcasting, as upstream.
+      scr0 |= SCR0_VMIDPNE | SCR0_PTM;
       scr0 &= ~SCR0_CLIENTPD;
       scr0 |= SCR0_USFCFG;
       yield* syncGlobal();

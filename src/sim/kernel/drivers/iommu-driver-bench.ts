@@ -43,7 +43,7 @@ function run(name: string, model: 'mtk-v7s' | 'arm-lpae', pgsize: number, iterat
   const core = s.kernel.core;
   const d = runOp(core.domainAlloc(iommu, 'unmanaged'));
   if (typeof d === 'number') throw new Error(`bench: domain_alloc failed ${d}`);
-  if (runOp(core.attachDevice(d, dev)) !== 0) throw new Error('bench: attach failed');
+  if (runOp(core.attachGroup(d, core.groupName(dev))) !== 0) throw new Error('bench: attach failed');
   const slots = 64;
   const base = 0x1000_0000;
   const pa = model === 'mtk-v7s' ? 0x4000_0000 : 0x8000_0000;

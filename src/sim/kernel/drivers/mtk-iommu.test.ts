@@ -56,7 +56,7 @@ describe('mtk_iommu driver on the M4U model', () => {
     const soc = mtkSoc();
     const k = soc.kernel.api;
     const d = await k.domainAlloc(IOMMU);
-    expect(await k.attachDevice(d, 'disp_ovl0')).toBe(0);
+    expect(await k.attachGroup(d, k.group('disp_ovl0'))).toBe(0);
     for (const m of MAPPINGS) expect(await k.map(d, m.iova, m.pa, m.size, RW)).toBe(0);
     // The master resumes, and through its device link the M4U.
     expect(await k.pm.getSync('disp_ovl0')).toBe(0);
@@ -82,7 +82,7 @@ describe('mtk_iommu driver on the M4U model', () => {
     expect(soc.findings.take().map((f) => f.kind)).toEqual(MAPPINGS.map(() => 'fault'));
 
     await k.pm.put('disp_ovl0');
-    await k.detachDevice(d, 'disp_ovl0');
+    await k.detachGroup(d, k.group('disp_ovl0'));
     expect(soc.readReg(IOMMU, 'PT_BASE_ADDR')).toBe((soc.kernel.core.dmaDomain('disp_ovl0')!.priv as { iop: { pgd: number } }).iop.pgd);
     await k.domainFree(d);
     expect(soc.kernel.pages.tablesOf(d.id)).toEqual([]);
@@ -123,7 +123,7 @@ describe('mtk_iommu driver on the M4U model', () => {
       const k = soc.kernel.api;
       k.driver(IOMMU).setVariant({ tlbOps });
       const d = await k.domainAlloc(IOMMU);
-      await k.attachDevice(d, 'camera');
+      await k.attachGroup(d, k.group('camera'));
       await k.map(d, 0x1030_0000, 0x4800_0000, 0x1000, RW);
       const l2 = soc.kernel.pages.tablesOf(d.id).find((a) => a.bytes === 1024)!.pa;
       const seen: boolean[] = [];

@@ -6,7 +6,11 @@
  * from the runtime-PM callbacks, which masters reach through a stateless pm-runtime device link.
  *
  * Historic variant: zapOrder 'before-update' zaps the first and last IOVA before writing the PTEs
- * (the code before "Make sure that page table state is coherent", problems.md P1).
+ * (the code before "Make sure that page table state is coherent", problems.md P1). pageFaultDone:
+ * false is a fault handler that acknowledges the interrupt but never sends PAGE_FAULT_DONE, which
+ * leaves the faulting master stalled (a driver bug to show, not an upstream version).
+ * reprogramOnResume: false is a runtime_resume that does not run rk_iommu_enable (the v4.14 driver
+ * had no runtime-PM callbacks): after its power domain was off, the IOMMU stays at reset.
  */
 import type { Op } from '../../core/coop';
 import { num } from '../../config/types';
@@ -38,9 +42,11 @@ const POLL_TIMEOUT_US = 1000;
 
 export interface RockchipVariant {
   zapOrder: 'after-update' | 'before-update';
+  pageFaultDone: boolean;
+  reprogramOnResume: boolean;
 }
 
-const DEFAULT_VARIANT: RockchipVariant = { zapOrder: 'after-update' };
+const DEFAULT_VARIANT: RockchipVariant = { zapOrder: 'after-update', pageFaultDone: true, reprogramOnResume: true };
 
 export const ROCKCHIP_SYMBOLS = [
   'rk_iommu_map',
@@ -203,7 +209,8 @@ export function rockchipIommuDriver(): KernelDriver {
         r = yield* forceReset();
         if (r === 0) {
           for (const b of bases) {
-            yield* wr(b, MMU_DTE_ADDR, enc(dt));
+            // mk_dtentries: the DTE encoding, valid bit included, as upstream writes it.
+            yield* wr(b, MMU_DTE_ADDR, mkDte(dt));
             yield* wr(b, MMU_COMMAND, RK_CMD.ZAP_CACHE);
             yield* wr(b, MMU_INT_MASK, RK_INT.PAGE_FAULT | RK_INT.BUS_ERROR);
             // Workaround for the IOMMU blocking on DTE fetches.
@@ -318,7 +325,7 @@ export function rockchipIommuDriver(): KernelDriver {
           return 0;
         },
         *runtimeResume() {
-          return current ? yield* enable() : 0;
+          return current && variant.reprogramOnResume ? yield* enable() : 0;
         },
       });
       pm.enable(name);
@@ -441,7 +448,7 @@ export function rockchipIommuDriver(): KernelDriver {
             log.printk('err', `${name}: Page fault at ${hex(iova)} of type ${write ? 'write' : 'read'}`, name);
             if (current) ctx.core.reportFault(current, ctx.devices[0]?.name ?? name, iova, write ? 1 : 0);
             yield* wr(b, MMU_COMMAND, RK_CMD.ZAP_CACHE);
-            yield* wr(b, MMU_COMMAND, RK_CMD.PAGE_FAULT_DONE);
+            if (variant.pageFaultDone) yield* wr(b, MMU_COMMAND, RK_CMD.PAGE_FAULT_DONE);
           }
           if (status & RK_INT.BUS_ERROR) log.printk('err', `${name}: BUS_ERROR occurred at ${hex(iova)}`, name);
           yield* wr(b, MMU_INT_CLEAR, status);

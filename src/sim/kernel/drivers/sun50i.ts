@@ -1,24 +1,33 @@
 /**
- * sun50i-iommu: the Allwinner H6 IOMMU driver (hardware-facts §1), as upstream has it in its newer
- * form (static identity domain, domain_alloc_paging, map_pages one 4 KiB page at a time), reaching
- * the hardware only through the KernelPort.
+ * sun50i-iommu: the Allwinner H6 IOMMU driver (hardware-facts §1) as mainline has it since the
+ * identity-domain / map_pages conversion (v6.7: static identity domain, domain_alloc_paging,
+ * map_pages one 4 KiB page at a time, generic_single_device_group), reaching the hardware only
+ * through the KernelPort.
  *
- * One IOMMU, one group, one TTB: the first attach of a paging domain context-switches its DT into
- * the hardware (the enable sequence, whose full TLB + PTW flush drops the previous domain's
- * translations); attaching the identity domain is the detach (translation off).
+ * One IOMMU, one group, one TTB. As upstream: a paging domain's refcount is 1 at alloc and +1 per
+ * attach_dev; attaching another paging domain drops a reference of the current one (tearing it
+ * down only at zero) and runs the enable sequence for the new one, which rewrites TTB with ENABLE
+ * still 1; the identity attach drops a reference too, so translation goes on through the old
+ * domain until its count reaches zero. domain_free frees the DT only: the PTs are freed only by a
+ * teardown, so freeing a domain leaks them (the checkers say `table-leak`) and freeing the live
+ * one leaves TTB pointing at freed memory (`live-domain-free`). map before the domain's first
+ * attach dereferences sun50i_domain->iommu, still NULL: an oops.
  *
  * Historic variants (kernel.driver(name).variant):
  * - flushTables: false: table writes are never cleaned to memory for the non-coherent walker (P6).
- * - detachBeforeFree: false: freeing the live domain frees its DT and PTs while TTB still points at
- *   them (P7); true: the hardware is detached (TTB off, everything invalidated) first.
+ * - detachBeforeFree: true: Robin Murphy's suggestion on the first posting: domain_free detaches a
+ *   live domain (TTB off, everything invalidated) and frees its PTs with the DT (P7's fix).
  * - programInResumeOnly: true: the first posting's design, hardware programmed only from runtime-PM
  *   resume when a domain is attached; nothing is programmed with CONFIG_PM=n or power/control=on (P8).
  * - invalidateOnSwitch: false: the enable sequence leaves the TLBs and the PTW cache alone, so a
  *   domain switch keeps the old domain's translations (P9).
+ * - leaveDomain: 'disable': this console's earlier model: leaving a domain (identity attach or a
+ *   switch) disables at once (ENABLE=0, TTB=0), with no refcount: a switch has an untranslated window.
+ * - mapBeforeAttach: 'ok': map and iotlb_sync_map of a never-attached domain succeed (no zap).
  */
 import type { Op } from '../../core/coop';
 import { num } from '../../config/types';
-import { EBUSY, ENOMEM, ETIMEDOUT, hex } from '../errno';
+import { EBUSY, EFAULT, ENOMEM, ETIMEDOUT, hex } from '../errno';
 import { IOMMU_READ, IOMMU_WRITE, type IommuDomain, type IommuOps } from '../iommu-core';
 import type { DriverContext, KernelDriver } from '../kernel';
 import type { PageOwner } from '../page-alloc';
@@ -102,9 +111,18 @@ export interface Sun50iVariant {
   detachBeforeFree: boolean;
   programInResumeOnly: boolean;
   invalidateOnSwitch: boolean;
+  leaveDomain: 'refcount' | 'disable';
+  mapBeforeAttach: 'oops' | 'ok';
 }
 
-const DEFAULT_VARIANT: Sun50iVariant = { flushTables: true, detachBeforeFree: true, programInResumeOnly: false, invalidateOnSwitch: true };
+const DEFAULT_VARIANT: Sun50iVariant = {
+  flushTables: true,
+  detachBeforeFree: false,
+  programInResumeOnly: false,
+  invalidateOnSwitch: true,
+  leaveDomain: 'refcount',
+  mapBeforeAttach: 'oops',
+};
 
 /** Probe-able functions (kernel.kprobe / kernel.kretprobe). */
 export const SUN50I_SYMBOLS = [
@@ -115,6 +133,7 @@ export const SUN50I_SYMBOLS = [
   'sun50i_iommu_enable',
   'sun50i_iommu_disable',
   'sun50i_iommu_attach_device',
+  'sun50i_iommu_identity_attach',
   'sun50i_iommu_domain_free',
 ] as const;
 
@@ -123,6 +142,8 @@ interface Sun50iDomain {
   dt: number;
   /** Whether the domain was ever bound to the IOMMU (sun50i_domain->iommu). */
   bound: boolean;
+  /** sun50i_domain->refcnt: 1 at alloc, +1 per attach_dev, -1 per identity attach. */
+  refcnt: number;
 }
 
 const priv = (d: IommuDomain): Sun50iDomain => d.priv as Sun50iDomain;
@@ -139,8 +160,12 @@ export function sun50iIommuDriver(): KernelDriver {
       const lock = new SpinLock(`${name}.iommu_lock`);
       const pollCycles = POLL_US * ctx.cyclesPerUs;
       kprobes.declare(SUN50I_SYMBOLS);
-      /** iommu->domain; null is the identity domain. */
-      let current: IommuDomain | null = null;
+      /**
+       * iommu->domain: 'identity' from probe (the static identity domain), a paging domain once
+       * attached, null after a teardown (sun50i_iommu_detach_domain sets NULL).
+       */
+      let current: IommuDomain | 'identity' | null = 'identity';
+      const live = (): IommuDomain | null => (current === 'identity' ? null : current);
       /** The usage reference attach takes in the first posting's design. */
       let rpmHeld = false;
       let rpmEnabled = false;
@@ -206,10 +231,18 @@ export function sun50iIommuDriver(): KernelDriver {
 
       /** §1.9 enable sequence for the current domain. */
       function* enable(): Op<number> {
-        if (!current) return 0;
+        const d = live();
+        if (!d) return 0;
         probe('sun50i_iommu_enable', 'entry');
+        let r = ctx.reset.deassert();
+        if (r) return r;
+        r = ctx.clk.prepareEnable();
+        if (r) {
+          ctx.reset.assert();
+          return r;
+        }
         yield* lock.lock();
-        yield* wr(priv(current).dt, TTB_REG);
+        yield* wr(priv(d).dt, TTB_REG);
         yield* wr(TLB_PREFETCH_ALL, TLB_PREFETCH_REG);
         yield* wr(INT_MASK, INT_ENABLE_REG);
         yield* wr(allMasters((m) => autRd(ACI_NONE, m) | autWr(ACI_NONE, m)), DM_AUT_CTRL_REG(ACI_NONE));
@@ -217,10 +250,12 @@ export function sun50iIommuDriver(): KernelDriver {
         yield* wr(allMasters((m) => autWr(ACI_RD, m)), DM_AUT_CTRL_REG(ACI_RD));
         yield* wr(allMasters((m) => autRd(ACI_WR, m)), DM_AUT_CTRL_REG(ACI_WR));
         if (variant.invalidateOnSwitch) {
-          const r = yield* flushAllTlb();
-          if (r) {
+          const f = yield* flushAllTlb();
+          if (f) {
             lock.unlock();
-            return r;
+            ctx.clk.disableUnprepare();
+            ctx.reset.assert();
+            return f;
           }
         }
         yield* wr(1, AUTO_GATING_REG);
@@ -236,6 +271,8 @@ export function sun50iIommuDriver(): KernelDriver {
         yield* wr(0, ENABLE_REG);
         yield* wr(0, TTB_REG);
         lock.unlock();
+        ctx.clk.disableUnprepare();
+        ctx.reset.assert();
       }
 
       /** sun50i_iommu_attach_domain: dma_map_single of the DT (a clean), then enable. */
@@ -246,20 +283,57 @@ export function sun50iIommuDriver(): KernelDriver {
         return yield* enable();
       }
 
-      /** The identity attach: the previous paging domain leaves the hardware. */
-      function* identityAttach(): Op<number> {
-        if (!current) return 0;
-        current = null;
-        if (variant.programInResumeOnly) {
-          // The first posting left the hardware to the suspend callback; the reference is dropped
-          // synchronously so the suspend has run before the next attach takes one again.
-          if (rpmHeld) {
-            rpmHeld = false;
-            yield* pm.putSync(name);
+      /** The PTs of a domain back to the pool (their DTEs cleared and flushed first when `clear`). */
+      function* freePageTables(d: IommuDomain, clear: boolean): Op<void> {
+        const dt = priv(d).dt;
+        for (let i = 0; i < NUM_DT_ENTRIES; i++) {
+          const dteAddr = dt + i * 4;
+          const dte = yield* port.read32(dteAddr);
+          if (!dteValid(dte)) continue;
+          if (clear) {
+            yield* port.write32(dteAddr, 0);
+            tableFlush(dteAddr, 1);
           }
+          ptPool.free(ptAddress(dte));
+        }
+      }
+
+      /** sun50i_iommu_detach_domain: the refcount reached zero: PTs freed, translation off, iommu->domain NULL. */
+      function* detachDomain(d: IommuDomain): Op<void> {
+        yield* freePageTables(d, true);
+        yield* disable();
+        current = null;
+      }
+
+      /** The first posting: leaving a domain hands the hardware to the suspend callback. */
+      function* leaveForResumeOnly(): Op<void> {
+        current = 'identity';
+        // The reference is dropped synchronously so the suspend has run before the next attach takes one again.
+        if (rpmHeld) {
+          rpmHeld = false;
+          yield* pm.putSync(name);
+        }
+      }
+
+      /** sun50i_iommu_identity_attach: the current paging domain loses a reference. */
+      function* identityAttach(): Op<number> {
+        probe('sun50i_iommu_identity_attach', 'entry');
+        if (current === 'identity') return 0;
+        if (variant.programInResumeOnly) {
+          yield* leaveForResumeOnly();
           return 0;
         }
-        yield* disable();
+        if (variant.leaveDomain === 'disable') {
+          current = 'identity';
+          yield* disable();
+          return 0;
+        }
+        if (current === null) {
+          log.oops('sun50i_iommu_identity_attach', `${name}: iommu->domain is NULL after a teardown (to_sun50i_domain(NULL)->refcnt)`, name);
+          return -EFAULT;
+        }
+        const d = current;
+        if (--priv(d).refcnt === 0) yield* detachDomain(d);
         return 0;
       }
 
@@ -273,8 +347,9 @@ export function sun50iIommuDriver(): KernelDriver {
 
       pm.setOps(name, {
         *runtimeResume() {
-          if (!variant.programInResumeOnly || !current) return 0;
-          port.cleanDcache(priv(current).dt, DT_SIZE);
+          const d = live();
+          if (!variant.programInResumeOnly || !d) return 0;
+          port.cleanDcache(priv(d).dt, DT_SIZE);
           return yield* enable();
         },
         *runtimeSuspend() {
@@ -311,6 +386,13 @@ export function sun50iIommuDriver(): KernelDriver {
         return pt;
       }
 
+      /** sun50i_domain->iommu is still NULL before the first attach: upstream dereferences it. */
+      function unattached(d: IommuDomain, fn: string, caller: string): boolean {
+        if (priv(d).bound || variant.mapBeforeAttach === 'ok') return false;
+        log.oops(fn, `${name}: domain ${d.id} was never attached, so sun50i_domain->iommu is NULL (called from ${caller})`, name);
+        return true;
+      }
+
       function* flushIotlbAll(d: IommuDomain): Op<void> {
         if (!priv(d).bound) return;
         yield* lock.lock();
@@ -328,7 +410,7 @@ export function sun50iIommuDriver(): KernelDriver {
         variantChanged: ensureRpm,
         snapshot: () => ({ current, rpmHeld, rpmEnabled, lock: lock.snapshot() }),
         restore(x) {
-          const st = x as { current: IommuDomain | null; rpmHeld: boolean; rpmEnabled: boolean; lock: string | null };
+          const st = x as { current: IommuDomain | 'identity' | null; rpmHeld: boolean; rpmEnabled: boolean; lock: string | null };
           ({ current, rpmHeld, rpmEnabled } = st);
           lock.restore(st.lock);
         },
@@ -342,37 +424,35 @@ export function sun50iIommuDriver(): KernelDriver {
         *domainAllocPaging(d) {
           const dt = pages.allocPages(DT_ORDER, { kind: 'pgtable', domain: d.id, level: 1, iommu: name }, { zero: true });
           if (dt === null) return -ENOMEM;
-          d.priv = { dt, bound: false } satisfies Sun50iDomain;
+          d.priv = { dt, bound: false, refcnt: 1 } satisfies Sun50iDomain;
           d.geometry = { apertureStart: 0, apertureEnd: 0xffffffff, forceAperture: true };
           return 0;
         },
         *domainFree(d) {
           probe('sun50i_iommu_domain_free', 'entry');
-          if (d === current && variant.detachBeforeFree) {
-            // Robin's suggestion on the first posting: detach a live domain (TTB off, invalidate) first.
-            current = null;
-            if (rpmHeld) {
-              rpmHeld = false;
-              yield* pm.putSync(name);
+          if (variant.detachBeforeFree) {
+            if (d === current) {
+              current = 'identity';
+              if (rpmHeld) {
+                rpmHeld = false;
+                yield* pm.putSync(name);
+              }
+              // Invalidate while the clock still runs: disable gates it and asserts the reset.
+              yield* lock.lock();
+              yield* flushAllTlb();
+              lock.unlock();
+              yield* disable();
             }
-            yield* disable();
-            yield* lock.lock();
-            yield* flushAllTlb();
-            lock.unlock();
+            yield* freePageTables(d, false);
           }
-          const dt = priv(d).dt;
-          for (let i = 0; i < NUM_DT_ENTRIES; i++) {
-            const dte = yield* port.read32(dt + i * 4);
-            if (dteValid(dte)) ptPool.free(ptAddress(dte));
-          }
-          pages.freePages(dt, DT_ORDER);
+          pages.freePages(priv(d).dt, DT_ORDER);
         },
         *attachDev(d) {
           if (d.type === 'identity') return yield* identityAttach();
           probe('sun50i_iommu_attach_device', 'entry');
-          if (current === d) return 0;
-          yield* identityAttach();
           if (variant.programInResumeOnly) {
+            if (current === d) return 0;
+            yield* identityAttach();
             ensureRpm();
             current = d;
             priv(d).bound = true;
@@ -380,12 +460,16 @@ export function sun50iIommuDriver(): KernelDriver {
             rpmHeld = true;
             return r < 0 ? r : 0;
           }
+          if (variant.leaveDomain === 'refcount') priv(d).refcnt++;
+          if (current === d) return 0;
+          yield* identityAttach();
           // Upstream ignores the result of attach_domain.
           yield* attachDomain(d);
           return 0;
         },
         *mapPages(d, iova, paddr, pgsize, _pgcount, prot, out) {
           probe('sun50i_iommu_map', 'entry');
+          if (unattached(d, 'sun50i_iommu_alloc_page_table', 'sun50i_iommu_map')) return -EFAULT;
           const pt = yield* dteGetPageTable(d, iova);
           if (pt < 0) return pt;
           const pteAddr = pt + pteIndex(iova) * 4;
@@ -456,7 +540,8 @@ export function sun50iIommuDriver(): KernelDriver {
         }
         log.printk('err', `${name}: Page fault for ${hex(iova)} (master ${master}, dir ${write ? 'wr' : 'rd'})`, name);
         const dev = ctx.devices.find((x) => (x.masterId ?? 0) === master)?.name ?? `master${master}`;
-        if (current) ctx.core.reportFault(current, dev, iova, write ? 1 : 0);
+        const d = live();
+        if (d) ctx.core.reportFault(d, dev, iova, write ? 1 : 0);
         yield* zapRange(iova, SPAGE);
         yield* wr(status, INT_CLR_REG);
         yield* wr(~((status | l1 | l2) & MASTER_MASK), RESET_REG);

@@ -17,8 +17,10 @@ export function variantFrom<V extends object>(defaults: V, options: Variant | un
 export const VARIANT_CHOICES: Readonly<Record<string, readonly string[]>> = {
   zapOrder: ['after-update', 'before-update'],
   tableInstall: ['cmpxchg', 'store'],
-  partialUnmap: ['split', 'refuse'],
+  partialUnmap: ['split', 'split-upstream', 'refuse'],
   flushWalk: ['tlbiva', 'tlbiasid', 'tlbival'],
+  leaveDomain: ['refcount', 'disable'],
+  mapBeforeAttach: ['oops', 'ok'],
 };
 
 const list = (xs: readonly string[]): string => xs.map((x) => `'${x}'`).join(', ');

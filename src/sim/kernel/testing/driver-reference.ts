@@ -34,7 +34,7 @@ export function checkAgainstReference(soc: Soc, run: ReferenceRun): void {
   drain();
   const d = runOp(k.core.domainAlloc(run.iommu, 'unmanaged'));
   if (typeof d === 'number') throw new Error(`domain_alloc: ${d}`);
-  expect(runOp(k.core.attachDevice(d, run.dev))).toBe(0);
+  expect(runOp(k.core.attachGroup(d, k.core.groupName(run.dev)))).toBe(0);
   drain();
   const pool = k.pages.allocExact(POOL, { kind: 'script' })!;
   for (let i = 0; i < POOL; i++) {
