@@ -158,6 +158,8 @@ export interface ReplayStep {
   kind: 'mem-read' | 'mem-write' | 'mmio-read' | 'mmio-write' | 'dma-beat' | 'yield';
   pa?: number;
   who?: string;
+  /** A C driver's function and file:line at this step. */
+  where?: string;
 }
 
 export type ReplayToResult =

@@ -15,7 +15,8 @@ export type FindingKind =
   | 'misaligned-table'
   | 'bus-error'
   | 'mmio-while-off'
-  | 'driver-warn';
+  | 'driver-warn'
+  | 'driver-oops';
 
 export type Severity = 'error' | 'warning' | 'info';
 

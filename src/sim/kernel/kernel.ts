@@ -57,6 +57,10 @@ export interface DriverContext {
  */
 export interface KernelDriver {
   readonly model: string;
+  /** Bound to one IOMMU instance (a C driver from the config's "driver"), overriding the model's driver there. */
+  readonly instance?: string;
+  /** The C source a compiled driver came from (kernel.driver(name).source). */
+  readonly source?: string;
   probe(ctx: DriverContext): Op<IommuOps | number>;
 }
 
@@ -147,7 +151,14 @@ export interface KernelApi {
   deviceLinkAdd(consumer: string, supplier: string, flags: LinkFlag[]): Promise<void>;
   deviceLinkDel(consumer: string, supplier: string): Promise<void>;
   /** The driver instance; variant is a snapshot, changed through setVariant. */
-  driver(iommu: string): { name: string; model: string; variant: Record<string, string | number | boolean>; setVariant(p: Record<string, string | number | boolean>): void };
+  driver(iommu: string): {
+    name: string;
+    model: string;
+    /** The C driver's source file, or null for the built-in TypeScript driver. */
+    source: string | null;
+    variant: Record<string, string | number | boolean>;
+    setVariant(p: Record<string, string | number | boolean>): void;
+  };
   /** register_kprobe: handler runs when kernel code enters symbol. Returns the probe id. */
   kprobe(symbol: string, handler: () => unknown): Promise<number>;
   /** register_kretprobe: handler runs when the function returns. */
@@ -184,7 +195,7 @@ export class Kernel {
     const now = (): number => opts.clock.now();
     this.now = now;
     this.exec = opts.exec;
-    for (const d of opts.drivers) this.drivers.set(d.model, d);
+    for (const d of opts.drivers) this.drivers.set(d.instance === undefined ? d.model : `instance:${d.instance}`, d);
     const port = opts.port;
     const zero =
       opts.zero ??
@@ -213,7 +224,7 @@ export class Kernel {
     for (const i of cfg.iommus) this.pm.addDevice(i.name);
     for (const d of cfg.devices) this.pm.addDevice(d.name);
     for (const i of cfg.iommus) {
-      const drv = this.drivers.get(i.model);
+      const drv = this.drivers.get(`instance:${i.name}`) ?? this.drivers.get(i.model);
       if (!drv) {
         this.log.printk('warn', `${i.name}: no driver for model '${i.model}'`, i.name);
         continue;
@@ -383,6 +394,7 @@ export class Kernel {
         return {
           name: o.name,
           model: o.model,
+          source: this.drivers.get(`instance:${iommu}`)?.source ?? null,
           variant: { ...o.variant },
           setVariant: (p) => {
             for (const [k, v] of Object.entries(p)) {

@@ -48,6 +48,7 @@ const FINDING_KINDS = [
   'bus-error',
   'mmio-while-off',
   'driver-warn',
+  'driver-oops',
 ] as const satisfies readonly FindingKind[];
 
 const FAULT_REASONS = [
