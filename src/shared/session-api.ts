@@ -29,6 +29,7 @@ export interface ConfigError {
   path: string;
   message: string;
   line?: number;
+  column?: number;
 }
 
 export type LoadConfigResult =

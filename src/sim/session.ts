@@ -7,7 +7,11 @@ import { parseConfig } from './config/validate';
 import type { SocConfig } from './config/types';
 import { scriptApiDts } from './script/api-types';
 import { runScript } from './script/run';
-import { Soc } from './soc';
+import { IOMMU_MODELS, Soc } from './soc';
+import { iommuDrivers } from './kernel/drivers';
+import type { KernelDriver } from './kernel/kernel';
+import { cIommuDriver } from './kernel/cdriver/driver';
+import type { DriverBuilder } from './kernel/cdriver/build-api';
 import { createSocBindings } from './soc-api';
 import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
 import type { ReplayPrefixResult } from './check/explore';
@@ -48,6 +52,15 @@ export interface SessionOptions {
   heartbeat(budgetMs: number): void;
   /** Helper workers for large explorations; none: every exploration runs in this worker. */
   explorePool?: ExplorePool;
+  /** Builds the C drivers a config names ("driver" of an IOMMU); none: such configs are refused. */
+  buildDriver?: DriverBuilder;
+}
+
+/** A config-relative path resolved against the config file's folder (absolute paths stay). */
+function resolveFrom(configFile: string, p: string): string {
+  if (p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p)) return p;
+  const i = Math.max(configFile.lastIndexOf('/'), configFile.lastIndexOf('\\'));
+  return i < 0 ? p : `${configFile.slice(0, i + 1)}${p}`;
 }
 
 const DEFAULT_SEED = 1;
@@ -59,13 +72,67 @@ export class Session {
   /** Findings that tests left untaken, kept for the findings view after the run. */
   private archived: Finding[] = [];
 
+  /** The C drivers built for the config text they were built for. */
+  private cdrivers: { text: string; file: string; drivers: KernelDriver[] } | null = null;
+
   constructor(private readonly opts: SessionOptions) {}
+
+  /**
+   * loadConfig, after building the C drivers the config names (cached by content hash, compiled
+   * in a worker on a miss). Compile errors come back as config errors with file:line:column.
+   */
+  async loadConfigAsync(text: string, file: string): Promise<LoadConfigResult> {
+    const r = parseConfig(text, file);
+    if (!r.ok) return { ok: false, errors: r.errors };
+    const drivers: KernelDriver[] = [];
+    const errors: LoadConfigResult & { ok: false } = { ok: false, errors: [] };
+    for (const [i, iommu] of r.config.iommus.entries()) {
+      const spec = iommu.driver;
+      if (!spec) continue;
+      const path = `/iommus/${i}/driver`;
+      if (!this.opts.buildDriver) {
+        errors.errors.push({ file, path, message: 'C drivers cannot be built here (no compiler in this session)' });
+        continue;
+      }
+      const source = resolveFrom(file, spec.source);
+      const defines = spec.defines ?? {};
+      const built = await this.opts.buildDriver({ source, defines, includes: (spec.includes ?? []).map((p) => resolveFrom(file, p)) });
+      if (!built.ok) {
+        for (const d of built.diagnostics) {
+          errors.errors.push({ file: d.file, path, message: `${d.severity}: ${d.message}`, ...(d.line > 0 ? { line: d.line } : {}), ...(d.column > 0 ? { column: d.column } : {}) });
+        }
+        continue;
+      }
+      let module: WebAssembly.Module;
+      try {
+        module = new WebAssembly.Module(built.wasm);
+        drivers.push(cIommuDriver(iommu, { module, source, defines }));
+      } catch (e) {
+        errors.errors.push({ file: source, path, message: (e as Error).message });
+      }
+    }
+    if (errors.errors.length > 0) return errors;
+    this.cdrivers = { text, file, drivers };
+    return this.loadConfig(text, file);
+  }
+
+  /** A SoC of the loaded config with its drivers: the built-in ones and the config's C drivers. */
+  private newSoc(config: SocConfig, seed: number): Soc {
+    const named = config.iommus.filter((i) => i.driver);
+    if (named.length === 0) return new Soc(config, seed);
+    const c = this.cdrivers;
+    const have = c ? new Set(c.drivers.map((d) => d.instance)) : new Set<string | undefined>();
+    const missing = named.filter((i) => !have.has(i.name));
+    if (missing.length > 0) throw new Error(`${missing.map((i) => i.name).join(', ')}: the C driver is not built (load the config with loadConfigAsync)`);
+    return new Soc(config, seed, IOMMU_MODELS, [...iommuDrivers(), ...c!.drivers]);
+  }
 
   loadConfig(text: string, file: string): LoadConfigResult {
     const r = parseConfig(text, file);
     if (!r.ok) return { ok: false, errors: r.errors };
+    if (this.cdrivers && (this.cdrivers.text !== text || this.cdrivers.file !== file)) this.cdrivers = null;
     try {
-      this.soc = new Soc(r.config, r.config.seed ?? DEFAULT_SEED);
+      this.soc = this.newSoc(r.config, r.config.seed ?? DEFAULT_SEED);
     } catch (err) {
       return { ok: false, errors: [{ file, path: '', message: `cannot build the SoC: ${(err as Error).message}` }] };
     }
@@ -213,7 +280,7 @@ export class Session {
    * the caller sends until this worker is terminated. Resolves only if the script never gets there.
    */
   async serveExplore(job: ExploreJob, channel: HelperChannel): Promise<string> {
-    const loaded = this.loadConfig(job.config.text, job.config.file);
+    const loaded = await this.loadConfigAsync(job.config.text, job.config.file);
     if (!loaded.ok) return `the helper cannot load the config: ${loaded.errors[0]?.message ?? ''}`;
     const req: ScriptRunRequest = { source: job.source, fileName: job.fileName, seed: job.seed, timeoutMs: job.timeoutMs };
     const r = await this.execute(req, 0, { serve: { call: job.call, earlier: job.earlier, channel } });
@@ -279,7 +346,7 @@ export class Session {
     const loaded = this.loaded;
     const seed = req.seed ?? loaded.config.seed ?? DEFAULT_SEED;
     const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const soc = new Soc(this.loaded.config, seed);
+    const soc = this.newSoc(this.loaded.config, seed);
     this.soc = soc;
     let testAbort: AbortController | undefined;
     let testIndex = -1;

@@ -10,6 +10,7 @@
  * Scripts run through the session host, in the sim worker under its watchdog.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadConfigResult, ScriptRunRequest, ScriptRunResult, SessionEvent } from '../../shared/session-api';
@@ -31,6 +32,8 @@ export interface CliDeps {
   writeFile(path: string, text: string): Promise<void>;
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Absolute path of a CLI path argument (--driver files). */
+  resolvePath?(path: string): string;
 }
 
 export const EXIT_OK = 0;
@@ -39,7 +42,8 @@ export const EXIT_BAD_INPUT = 2;
 
 const USAGE = `usage: npm run bringup -- --soc <config.soc.json> [--seed N] [--reporter tap|junit|pretty]
                           [--out FILE] [--emit-types FILE] [--timeout MS] [--explore-workers N]
-                          script.ts [more.ts ...]
+                          [--driver IOMMU=FILE.c ...] script.ts [more.ts ...]
+  --driver IOMMU=FILE.c: run your C driver for that IOMMU (the config's "driver" source, replaced)
   --explore-workers N: workers per exploration unless its spec says (default: one per core once an
                        exploration runs for a second); the results are the same whatever N`;
 
@@ -51,6 +55,8 @@ interface Options {
   emitTypes?: string;
   timeoutMs?: number;
   exploreWorkers?: number;
+  /** --driver iommu=file.c, in order. */
+  drivers: { iommu: string; source: string }[];
   scripts: string[];
 }
 
@@ -71,6 +77,7 @@ function parseOptions(argv: string[]): Options {
         'emit-types': { type: 'string' },
         timeout: { type: 'string' },
         'explore-workers': { type: 'string' },
+        driver: { type: 'string', multiple: true },
       },
     });
   } catch (e) {
@@ -95,6 +102,11 @@ function parseOptions(argv: string[]): Options {
     emitTypes: v['emit-types'],
     timeoutMs: int('timeout', v.timeout, 1, 3_600_000),
     exploreWorkers: int('explore-workers', v['explore-workers'], 1, 256),
+    drivers: (v.driver ?? []).map((d) => {
+      const m = /^([^=]+)=(.+)$/.exec(d);
+      if (!m) throw new BadInput(`--driver must be IOMMU=FILE.c, got '${d}'`);
+      return { iommu: m[1]!, source: m[2]! };
+    }),
     scripts: parsed.positionals,
   };
 }
@@ -108,6 +120,26 @@ async function readInput(deps: CliDeps, path: string, what: string): Promise<str
   }
 }
 
+/**
+ * The config text with --driver overrides: each names an IOMMU of the config and a C file (made
+ * absolute, so it does not depend on where the config is). Unknown IOMMUs and bad JSON are bad input.
+ */
+function withDrivers(text: string, file: string, drivers: Options['drivers'], resolvePath: (p: string) => string): string {
+  if (drivers.length === 0) return text;
+  let cfg: { iommus?: { name?: string; driver?: Record<string, unknown> }[] };
+  try {
+    cfg = JSON.parse(text) as typeof cfg;
+  } catch (e) {
+    throw new BadInput(`${file}: not JSON: ${(e as Error).message}`);
+  }
+  for (const d of drivers) {
+    const i = cfg.iommus?.find((x) => x.name === d.iommu);
+    if (!i) throw new BadInput(`--driver ${d.iommu}=${d.source}: ${file} has no IOMMU named '${d.iommu}' (have: ${(cfg.iommus ?? []).map((x) => x.name).join(', ')})`);
+    i.driver = { ...(i.driver ?? {}), source: resolvePath(d.source) };
+  }
+  return JSON.stringify(cfg, null, 2);
+}
+
 /** Run the CLI; resolves with the exit code. */
 export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
   let opts: Options;
@@ -115,7 +147,7 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
   let configText: string;
   try {
     opts = parseOptions(argv);
-    configText = await readInput(deps, opts.soc, 'SoC config');
+    configText = withDrivers(await readInput(deps, opts.soc, 'SoC config'), opts.soc, opts.drivers, deps.resolvePath ?? ((p) => p));
     for (const file of opts.scripts) scripts.push({ file, source: await readInput(deps, file, 'script') });
     // Syntax is checked here, before anything runs, so a typo is bad input (exit 2), not a failure.
     for (const s of scripts) {
@@ -132,7 +164,7 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
   try {
     const loaded = await session.loadConfig(configText, opts.soc);
     if (!loaded.ok) {
-      for (const err of loaded.errors) deps.stderr(`${err.file}${err.line !== undefined ? `:${err.line}` : ''}: ${err.path || '(root)'}: ${err.message}\n`);
+      for (const err of loaded.errors) deps.stderr(`${err.file}${err.line !== undefined ? `:${err.line}` : ''}${err.column !== undefined ? `:${err.column}` : ''}: ${err.path || '(root)'}: ${err.message}\n`);
       return EXIT_BAD_INPUT;
     }
     if (opts.emitTypes) await deps.writeFile(opts.emitTypes, await session.scriptTypes());
@@ -186,6 +218,7 @@ async function main(): Promise<void> {
   const code = await bringup(process.argv.slice(2), {
     createSession: () => SessionHost.create(),
     readFile: (p) => readFile(p, 'utf8'),
+    resolvePath: (p) => resolve(p),
     writeFile: (p, text) => writeFile(p, text, 'utf8'),
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),

@@ -4,20 +4,23 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Session } from '../../sim/session';
 import { WorkerExplorePool } from './explore-pool';
+import { CDriverBuilder } from './cdriver-build';
 import type { WorkerApi, WorkerPush } from './worker-api';
 
 if (!parentPort) throw new Error('sim-worker must run in a worker thread');
 const port = parentPort;
 const push = (m: WorkerPush): void => port.postMessage(m);
 
+const builder = new CDriverBuilder({ cacheDir: process.env['SOC_CONSOLE_CACHE_DIR'] });
 const session = new Session({
   emit: (socEvent) => push({ socEvent }),
   heartbeat: (budgetMs) => push({ heartbeat: Date.now(), budgetMs }),
   explorePool: new WorkerExplorePool(),
+  buildDriver: (req) => builder.build(req),
 });
 
 const api: WorkerApi = {
-  loadConfig: async (text, file) => session.loadConfig(text, file),
+  loadConfig: async (text, file) => session.loadConfigAsync(text, file),
   configText: async () => session.configText(),
   listBlocks: async () => session.listBlocks(),
   describeBlock: async (b) => session.describeBlock(b),

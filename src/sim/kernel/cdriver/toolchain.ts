@@ -97,7 +97,7 @@ export function parseDiagnostics(log: string, fileMap: (f: string) => string): D
 }
 
 interface ClangModule {
-  commands: Record<string, (args: string[], files: Tree, opts: { stderr: (b: Uint8Array | null) => void; stdout: (b: Uint8Array | null) => void }) => Promise<Tree>>;
+  commands: Record<string, (args: string[], files: Tree, opts: { stderr: (b: Uint8Array | null) => void; stdout: (b: Uint8Array | null) => void; fetchProgress: () => void }) => Promise<Tree>>;
 }
 
 export async function compileDriver(input: CompileInput): Promise<CompileOutput> {
@@ -124,7 +124,7 @@ export async function compileDriver(input: CompileInput): Promise<CompileOutput>
   };
   let log = '';
   const dec = new TextDecoder();
-  const opts = { stderr: (b: Uint8Array | null) => void (b && (log += dec.decode(b))), stdout: (b: Uint8Array | null) => void (b && (log += dec.decode(b))) };
+  const opts = { stderr: (b: Uint8Array | null) => void (b && (log += dec.decode(b))), stdout: (b: Uint8Array | null) => void (b && (log += dec.decode(b))), fetchProgress: () => undefined };
   const common = [...CFLAGS, '-Ikapi', `-I${DRV_DIR}`, ...incFlags, `-fmacro-prefix-map=${DRV_DIR}/=`, '-fmacro-prefix-map=kapi/lib/='];
   let files: Tree;
   try {
