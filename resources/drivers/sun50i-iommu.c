@@ -99,7 +99,8 @@ struct h6_iommu {
 
 struct h6_domain {
 	struct iommu_domain domain;
-	struct h6_iommu *iommu;		/* set once the domain was installed */
+	struct h6_iommu *iommu;
+	bool installed;			/* TTB pointed at it at least once */
 	u32 *dt;
 	dma_addr_t dt_dma;
 };
@@ -372,7 +373,7 @@ static void h6_flush_iotlb_all(struct iommu_domain *domain)
 	unsigned long flags;
 
 	/* Not installed yet: enabling flushes everything anyway. */
-	if (!h)
+	if (!to_h6(domain)->installed)
 		return;
 	spin_lock_irqsave(&h->lock, flags);
 	flush_everything(h);
@@ -384,7 +385,7 @@ static int h6_iotlb_sync_map(struct iommu_domain *domain, unsigned long iova, si
 	struct h6_iommu *h = to_h6(domain)->iommu;
 	unsigned long flags;
 
-	if (!h)
+	if (!to_h6(domain)->installed)
 		return 0;
 	spin_lock_irqsave(&h->lock, flags);
 	zap_range(h, iova, size);
@@ -431,7 +432,7 @@ static int h6_attach_dev(struct iommu_domain *domain, struct device *dev)
 		return 0;
 	h6_identity_attach(&h6_identity, dev);
 	h->cur = domain;
-	hd->iommu = h;
+	hd->installed = true;
 	hd->dt_dma = dma_map_single(h->dev, hd->dt, DT_BYTES, DMA_TO_DEVICE);
 	/* Like mainline, a failed enable is not reported to the core. */
 	h6_enable(h);
@@ -444,6 +445,8 @@ static struct iommu_domain *h6_domain_alloc_paging(struct device *dev)
 
 	if (!hd)
 		return NULL;
+	/* Tables are allocated from the instance's PT cache from the first map on, attached or not. */
+	hd->iommu = h6_of(dev);
 	hd->dt = (u32 *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, get_order(DT_BYTES));
 	if (!hd->dt) {
 		kfree(hd);
@@ -462,7 +465,7 @@ static void h6_domain_free(struct iommu_domain *domain)
 	unsigned long flags;
 	int i;
 
-	if (SUN50I_DETACH_BEFORE_FREE && h && h->cur == domain) {
+	if (SUN50I_DETACH_BEFORE_FREE && h->cur == domain) {
 		h->cur = NULL;
 		h6_disable(h);
 		spin_lock_irqsave(&h->lock, flags);

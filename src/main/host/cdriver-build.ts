@@ -14,7 +14,7 @@ import { resourcesDir } from './resources';
 import type { WorkerEntry } from './host';
 
 /** Bumped when the instrumentation or the runtime ABI changes. */
-const BUILD_FORMAT = 'cdriver-1';
+const BUILD_FORMAT = 'cdriver-2';
 
 export function defaultCacheDir(): string {
   const xdg = process.env['XDG_CACHE_HOME'];

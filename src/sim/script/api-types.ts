@@ -283,6 +283,8 @@ ${registerTypes(byType(blocks))}
   interface Driver {
     readonly name: string;
     readonly model: string;
+    /** The C driver's source file (the config's "driver"), or null for the built-in TypeScript driver. */
+    readonly source: string | null;
     /** A snapshot: read kernel.driver(name).variant again after setVariant. */
     readonly variant: DriverVariant;
     setVariant(changes: Partial<DriverVariant>): void;

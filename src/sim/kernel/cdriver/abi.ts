@@ -26,3 +26,39 @@ export const ASYNCIFY_IMPORTS = [
  * here; wasm memory stays below, so a hooked access at or above it goes to the CPU cache model.
  */
 export const KVA_WINDOW = 0x8000_0000;
+
+/** Every function the runtime provides, by import module: anything else a driver imports is unsupported. */
+export const RUNTIME_IMPORTS: Readonly<Record<'env' | 'soc', readonly string[]>> = {
+  env: [
+    '__soc_readl',
+    '__soc_writel',
+    '__soc_udelay',
+    '__soc_lock',
+    '__soc_unlock',
+    '__soc_assert_locked',
+    '__soc_cmpxchg32',
+    '__soc_cmpxchg64',
+    '__soc_xchg32',
+    '__soc_xchg64',
+    '__soc_pm_runtime',
+    'soc_variant',
+    '__soc_warn',
+    '__soc_bug',
+    '__soc_ktime_ns',
+    '__soc_virt_to_phys',
+    '__soc_phys_to_virt',
+    'load_ptr',
+    'store_ptr',
+    'store_val_i32',
+    'store_val_i64',
+    'load_val_i32',
+    'load_val_i64',
+    'load_val_f32',
+    'load_val_f64',
+    'store_val_f32',
+    'store_val_f64',
+    'memory_grow_pre',
+    'memory_grow_post',
+  ],
+  soc: ['log', 'page_alloc', 'page_free', 'cache_create', 'cache_alloc', 'cache_free', 'dma_sync', 'fault', 'device_link'],
+};

@@ -53,7 +53,7 @@ export function cIommuDriver(iommu: IommuConfig, image: CDriverImage): KernelDri
           kind,
           severity: kind === 'driver-oops' ? 'error' : 'warning',
           message,
-          where: { iommu: name, ...(s ? { file: s.file, function: s.func, cline: s.line } : {}) },
+          where: { iommu: name, ...(s ? { file: s.file, function: s.func, ...(s.line > 0 ? { cline: s.line } : {}) } : {}) },
         });
       };
       const kvaBase = pages.ranges[0]?.base ?? 0;
@@ -71,6 +71,7 @@ export function cIommuDriver(iommu: IommuConfig, image: CDriverImage): KernelDri
         now: ctx.now,
         kvaBase,
         who: 'cpu',
+        file: image.source.slice(Math.max(image.source.lastIndexOf('/'), image.source.lastIndexOf('\\')) + 1),
         variant: (key, dflt) => {
           const v = variant[key];
           if (v === undefined) {

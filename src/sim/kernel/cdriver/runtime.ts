@@ -7,7 +7,7 @@
  */
 import type { Op, PreemptPoint } from '../../core/coop';
 import type { KernelPort } from '../port';
-import { KVA_WINDOW } from './abi';
+import { KVA_WINDOW, RUNTIME_IMPORTS } from './abi';
 
 /** Where an access comes from in the C source. */
 export interface CSite {
@@ -43,6 +43,8 @@ export interface RuntimeHost {
   variant(name: string, dflt: number): number;
   /** WARN_ON and friends. */
   warn(site: CSite | null, cond: string): void;
+  /** The driver's C file name, for oopses outside any known call site. */
+  file: string;
   /** Who runs kernel code (the thread's name in schedules). */
   who: string;
 }
@@ -184,6 +186,7 @@ export class CRuntime {
     if (typeof target !== 'function') throw new Error(`C driver: no entry point ${String(fn)}`);
     f.sp = f.stackTop;
     f.stores.length = 0;
+    f.site = 0;
     let rewind = false;
     try {
       for (;;) {
@@ -207,7 +210,12 @@ export class CRuntime {
         f.pending = null;
         this.exports.asyncify_stop_unwind();
         f.sp = this.exports.__stack_pointer.value as number;
-        f.result = yield* op;
+        try {
+          f.result = yield* op;
+        } catch (e) {
+          if (e instanceof COops) this.dead = `the C driver hit ${e.message} earlier`;
+          throw e;
+        }
         rewind = true;
       }
     } finally {
@@ -221,12 +229,11 @@ export class CRuntime {
       return e;
     }
     if (e instanceof WebAssembly.RuntimeError) {
-      const fn = /wasm-function\[\d+\]|at ([A-Za-z_][\w$.]*) \(wasm:/.exec(e.stack ?? '');
-      const func = fn?.[1] ?? 'unknown function';
+      const func = cFunctionOf(e.stack);
       const last = f.site ? this.site(f.site) : null;
       const msg = `wasm trap in ${func}: ${e.message}${last ? ` (after ${last.func} at ${last.file}:${last.line})` : ''}`;
       this.dead = `the C driver trapped earlier: ${msg}`;
-      return new COops(msg, last ? { ...last, func } : null, 'trap');
+      return new COops(msg, last ? { ...last, func } : { file: this.host.file, func, line: 0 }, 'trap');
     }
     return e instanceof Error ? e : new Error(String(e));
   }
@@ -359,6 +366,7 @@ export class CRuntime {
       },
       load_ptr(_id: number, bytes: number, offset: number, ptr: number): number {
         const va = (ptr >>> 0) + offset;
+        if (va < NULL_PAGE && !self.rewinding) throw self.nullDeref(va, 'read');
         if (self.rewinding) {
           self.resumed();
           const words = self.current!.result as number[];
@@ -373,6 +381,7 @@ export class CRuntime {
       },
       store_ptr(id: number, bytes: number, offset: number, ptr: number): number {
         const va = (ptr >>> 0) + offset;
+        if (va < NULL_PAGE) throw self.nullDeref(va, 'write');
         if (va < KVA_WINDOW) return ptr;
         self.current!.stores.push({ id, pa: self.kvaToPa(va), bytes });
         return self.scratch - offset;
@@ -414,16 +423,39 @@ export class CRuntime {
       self.suspend(self.wrap(op, site), site);
       return 0;
     };
+    for (const [m, names] of Object.entries(RUNTIME_IMPORTS)) {
+      const provided = m === 'env' ? env : soc;
+      for (const n of names) if (!(n in provided)) throw new Error(`C driver runtime: ${m}.${n} is listed in RUNTIME_IMPORTS but not provided`);
+    }
     const missing = unsupportedImports(module, { env, soc });
     if (missing.length > 0) throw new Error(`unsupported kernel symbol${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
     return { env: env as WebAssembly.ModuleImports, soc: soc as WebAssembly.ModuleImports };
   }
 
+  /** The oops of a load or store through a pointer into the NULL page. */
+  private nullDeref(va: number, access: 'read' | 'write'): COops {
+    const func = cFunctionOf(new Error().stack);
+    const last = this.current?.site ? this.site(this.current.site) : null;
+    const at = `0x${va.toString(16).padStart(8, '0')}`;
+    return new COops(
+      `Unable to handle kernel NULL pointer dereference at virtual address ${at} (${access}) in ${func}${last ? `, after ${last.func} at ${last.file}:${last.line}` : ''}`,
+      last ? { ...last, func } : { file: this.host.file, func, line: 0 },
+      'trap',
+    );
+  }
+
   private *lockOp(word: number, name: number, site: number): Op<void> {
+    if (word >>> 0 < NULL_PAGE) throw this.nullDeref(word >>> 0, 'write');
     const where = this.siteText(site);
     const point: PreemptPoint = { kind: 'yield', who: `${this.host.who} ${this.cstring(name)}`, wait: () => this.readU32(word) !== 0, ...(where ? { where } : {}) };
     yield point;
-    while (this.readU32(word) !== 0) yield point;
+    for (let spins = 0; this.readU32(word) !== 0; spins++) {
+      if (spins >= LOCKUP_SPINS) {
+        const s = this.site(site);
+        throw new COops(`BUG: spinlock lockup suspected: ${this.cstring(name)} never released${s ? ` (taken at ${s.file}:${s.line} in ${s.func})` : ''}`, s, 'bug');
+      }
+      yield point;
+    }
     this.writeU32(word, 1);
   }
 
@@ -476,6 +508,20 @@ export class CRuntime {
     this.rewinding = false;
   }
 }
+
+/** The innermost C function on a stack that went through the driver (wasm frames are named). */
+export function cFunctionOf(stack: string | undefined): string {
+  for (const line of (stack ?? '').split('\n')) {
+    const m = /at (?:[\w$.]+\.)?([A-Za-z_][\w$]*) \(wasm:/.exec(line);
+    if (m && !m[1]!.startsWith('asyncify_')) return m[1]!;
+  }
+  return 'unknown function';
+}
+
+/** Loads and stores below this are NULL-pointer dereferences (wasm-ld puts the stack first, data above 64 KiB). */
+const NULL_PAGE = 4096;
+/** A spinlock still held after this many attempts is reported as a lockup. */
+const LOCKUP_SPINS = 100_000;
 
 /** The imports a module wants that the runtime does not provide. */
 export function unsupportedImports(module: WebAssembly.Module, provided: Record<string, Record<string, unknown>>): string[] {

@@ -6,7 +6,7 @@
  *
  * Pure: sources and headers come in as text; caching and threads are the caller's business.
  */
-import { ASYNCIFY_IMPORTS } from './abi';
+import { ASYNCIFY_IMPORTS, RUNTIME_IMPORTS } from './abi';
 
 export interface CompileInput {
   /** The driver source and the name diagnostics and __FILE__ use for it (the user's path). */
@@ -57,7 +57,7 @@ export const CFLAGS = [
   '-Wno-unused-parameter',
 ];
 
-export const LDFLAGS = ['--no-entry', '--allow-undefined', '--export-table', '--growable-table', '--export=__stack_pointer', '--export=__heap_base', '--export=kmalloc', '--export=kfree', '-z', 'stack-size=65536'];
+export const LDFLAGS = ['--no-entry', '--allow-undefined', '--export-table', '--growable-table', '--export=__stack_pointer', '--export=__heap_base', '--export=kmalloc', '--export=kfree', '-z', 'stack-size=65536', '--stack-first'];
 
 const DRV_DIR = 'drv';
 
@@ -141,10 +141,36 @@ export async function compileDriver(input: CompileInput): Promise<CompileOutput>
   } catch {
     return { ok: false, diagnostics: parseDiagnostics(log, fileMap).concat(log.includes('error') ? [] : [{ file: input.file, line: 0, column: 0, severity: 'error', message: log.trim() }]), log };
   }
-  const linked = files["drv.wasm"] as Uint8Array;
+  const linked = files['drv.wasm'] as Uint8Array;
+  const unsupported = unsupportedSymbols(linked, input.source, input.file);
+  if (unsupported.length > 0) return { ok: false, diagnostics: unsupported, log: '' };
   const wasm = await instrument(linked);
   const imports = WebAssembly.Module.imports(new WebAssembly.Module(wasm)).map((i) => `${i.module}.${i.name}`);
   return { ok: true, wasm, warnings, imports };
+}
+
+/**
+ * Functions the driver calls that neither it, our soc-kernel.c nor the runtime define (wasm-ld
+ * left them as imports): each an error at the first line of the driver that names it.
+ */
+export function unsupportedSymbols(linked: Uint8Array, source: string, file: string): Diagnostic[] {
+  const lines = source.split('\n');
+  const out: Diagnostic[] = [];
+  for (const i of WebAssembly.Module.imports(new WebAssembly.Module(linked))) {
+    if (i.kind !== 'function') continue;
+    const known = RUNTIME_IMPORTS[i.module as 'env' | 'soc'];
+    if (known?.includes(i.name)) continue;
+    const re = new RegExp(`\\b${i.name.replace(/\$/g, '\\$')}\\b`);
+    const at = lines.findIndex((l) => re.test(l));
+    out.push({
+      file,
+      line: at + 1,
+      column: at < 0 ? 0 : lines[at]!.search(re) + 1,
+      severity: 'error',
+      message: `unsupported kernel symbol '${i.name}': SoC Console's Linux API subset (resources/linux) does not provide it`,
+    });
+  }
+  return out;
 }
 
 interface BinaryenModule {
@@ -165,9 +191,10 @@ interface Binaryen {
 /** instrument-memory first (so asyncify's own buffer accesses stay unhooked), then asyncify, then -O2. */
 export async function instrument(linked: Uint8Array): Promise<Uint8Array> {
   const binaryen = (await import('binaryen')).default as unknown as Binaryen;
+  // Debug info on before reading, so the name section (C function names in traps) survives.
+  binaryen.setDebugInfo(true);
   const m = binaryen.readBinary(linked);
   try {
-    binaryen.setDebugInfo(true);
     binaryen.setOptimizeLevel(1);
     binaryen.setShrinkLevel(0);
     m.runPasses(['instrument-memory']);
