@@ -173,6 +173,8 @@ export function cIommuDriver(iommu: IommuConfig, image: CDriverImage): KernelDri
 
       /** A call into C: a WARN is a finding; BUG and traps are oopses (a finding, and -EIO back). */
       function* c(fn: string | number, args: readonly (number | bigint)[], domain = -1): Op<unknown> {
+        // After an oops the instance is gone: its finding was reported once, later calls just fail.
+        if (rt.dead) return undefined;
         const prev = ownerDomain;
         ownerDomain = domain;
         try {
