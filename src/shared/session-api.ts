@@ -64,6 +64,8 @@ export interface IommuInspection {
   stats: IommuStats;
   tlb: CheckedTlbEntry[];
   walkCache: CheckedWalkCacheEntry[];
+  /** The C driver's source file when the config names one for this IOMMU ("driver"). */
+  driverSource?: string;
 }
 
 export interface ScriptError {

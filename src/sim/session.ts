@@ -225,7 +225,9 @@ export class Session {
   inspectIommu(iommu: string): IommuInspection {
     const soc = this.requireSoc();
     const model = soc.iommu(iommu);
+    const driverSource = this.cdrivers?.drivers.find((d) => d.instance === iommu)?.source;
     return {
+      ...(driverSource !== undefined ? { driverSource } : {}),
       name: iommu,
       model: model.model,
       powered: model.isPowered(),

@@ -103,8 +103,10 @@ export class CDriverBuilder {
     const entry = cdriverWorkerEntry();
     const worker =
       'js' in entry
-        ? new Worker(entry.js, { workerData: { input } })
-        : new Worker(new URL('./tsx-bootstrap.mjs', import.meta.url), { workerData: { input, tsEntry: entry.ts.href } });
+        ? new Worker(entry.js, { workerData: { input }, stdout: true })
+        : new Worker(new URL('./tsx-bootstrap.mjs', import.meta.url), { workerData: { input, tsEntry: entry.ts.href }, stdout: true });
+    // The compiler's own progress lines ("fetched 100%") are not the user's business.
+    worker.stdout.resume();
     return new Promise((resolve, reject) => {
       worker.once('message', (m: { out?: CompileOutput; error?: string }) => {
         void worker.terminate();

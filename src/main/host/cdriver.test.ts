@@ -71,6 +71,8 @@ describe('our sun50i-iommu.c on the H6', () => {
   it('kernel.driver(name).source names the C file; a warm build comes from the cache', async () => {
     const r = await c.runScript({ source: `test('src', () => { console.log(kernel.driver('iommu0').source); expect(kernel.driver('iommu0').source.endsWith('/sun50i-iommu.c')).toBe(true); });`, fileName: 'src.ts' }, 3);
     expect(r.ok).toBe(true);
+    expect(c.inspectIommu('iommu0').driverSource).toBe(join(resources, 'drivers', 'sun50i-iommu.c'));
+    expect(ts.inspectIommu('iommu0').driverSource).toBeUndefined();
     const t0 = Date.now();
     const again = await builder.build({ source: join(resources, 'drivers', 'sun50i-iommu.c'), defines: RUNTIME_VARIANTS, includes: [] });
     expect(again).toMatchObject({ ok: true, cached: true });

@@ -28,6 +28,9 @@ const PRINTK_LEVEL = (l: number): 'err' | 'warn' | 'info' | 'debug' => (l <= 3 ?
 
 interface CDomain {
   ptr: number;
+  /** Which of iotlb_sync_map / iotlb_sync / flush_iotlb_all it has (bits), and iotlb_sync_map's table index. */
+  ops: number;
+  syncMap: number;
 }
 
 export function cIommuDriver(iommu: IommuConfig, image: CDriverImage): KernelDriver {
@@ -260,7 +263,9 @@ export function cIommuDriver(iommu: IommuConfig, image: CDriverImage): KernelDri
         *domainAllocPaging(d) {
           const p = int(yield* c('__soc_domain_alloc', [DOMAIN_TYPE[d.type] ?? 1, firstMaster, d.id], d.id), 0);
           if (p === 0) return -ENOMEM;
-          d.priv = { ptr: p } satisfies CDomain;
+          const has = int(yield* c('__soc_domain_ops', [p]), 0);
+          const syncMap = has & 1 ? int(yield* c('__soc_sync_map_fn', [p]), 0) : 0;
+          d.priv = { ptr: p, ops: has, syncMap } satisfies CDomain;
           domains.set(d.id, d);
           const info = function* (w: number): Op<number> {
             return int(yield* c('__soc_domain_info', [p, w]), 0) >>> 0;
@@ -303,21 +308,20 @@ export function cIommuDriver(iommu: IommuConfig, image: CDriverImage): KernelDri
           return typeof r === 'bigint' ? Number(r) : 0;
         },
         *iotlbSyncMap(d, iova, size) {
-          const p = (d.priv as CDomain).ptr;
-          const fn = int(yield* c('__soc_sync_map_fn', [p]), 0);
-          if (!fn) return 0;
+          const { ptr, syncMap } = d.priv as CDomain;
+          if (!syncMap) return 0;
           // Before v6.8 iotlb_sync_map returned void (undefined here).
-          return int(yield* c(fn, [p, iova >>> 0, size >>> 0], d.id), 0);
+          return int(yield* c(syncMap, [ptr, iova >>> 0, size >>> 0], d.id), 0);
         },
         *iotlbSync(d, gather) {
-          const p = (d.priv as CDomain).ptr;
-          if (!(int(yield* c('__soc_domain_ops', [p]), 0) & 2)) return;
+          const { ptr: p, ops: has } = d.priv as CDomain;
+          if (!(has & 2)) return;
           const start = gather.pgsize ? Math.min(gather.start, 0xffffffff) : 0;
           yield* c('__soc_iotlb_sync', [p, start >>> 0, Math.min(gather.end, 0xffffffff) >>> 0, gather.pgsize >>> 0], d.id);
         },
         *flushIotlbAll(d) {
-          const p = (d.priv as CDomain).ptr;
-          if (!(int(yield* c('__soc_domain_ops', [p]), 0) & 4)) return;
+          const { ptr: p, ops: has } = d.priv as CDomain;
+          if (!(has & 4)) return;
           yield* c('__soc_flush_iotlb_all', [p], d.id);
         },
         *irq() {
