@@ -15,6 +15,8 @@ export default defineConfig({
           'sim-worker': resolve(root, 'src/main/host/sim-worker.ts'),
           // Helpers for large explorations; the sim worker spawns them from out/main/explore-worker.js.
           'explore-worker': resolve(root, 'src/main/host/explore-worker.ts'),
+          // C driver compiles; the sim worker spawns them from out/main/cdriver-worker.js.
+          'cdriver-worker': resolve(root, 'src/main/host/cdriver-worker.ts'),
         },
       },
     },

@@ -25,6 +25,14 @@ import { benchIoPgtable } from '../src/sim/kernel/io-pgtable-bench';
 import { benchIommuDrivers } from '../src/sim/kernel/drivers/iommu-driver-bench';
 import { ensureBuilt } from './node-build.mjs';
 import { EXAMPLES, exampleSource, HELD_SOC, heldRaceSource, p2WorkersSource, runExploreScript, runWithWorkers, type ExploreRun } from './bench-explore';
+import { CDriverBuilder } from '../src/main/host/cdriver-build';
+import { resourcesDir } from '../src/main/host/resources';
+import { parseConfig } from '../src/sim/config/validate';
+import { IOMMU_MODELS, Soc } from '../src/sim/soc';
+import { iommuDrivers } from '../src/sim/kernel/drivers';
+import { cIommuDriver } from '../src/sim/kernel/cdriver/driver';
+import { explore, replay } from '../src/sim/check/explore';
+import { socExploreTarget } from '../src/sim/check/explore-binding';
 
 interface Result {
   name: string;
@@ -351,6 +359,64 @@ async function exploreWorkers(): Promise<void> {
   }
 }
 
+// ---- C drivers: our sun50i-iommu.c compiled to wasm beside the TypeScript driver ----
+
+/** Cold compile (empty cache folder) and warm (the same folder again), then the H6 with the C driver. */
+async function cdriver(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'soc-console-bench-'));
+  const source = join(resourcesDir(), 'drivers', 'sun50i-iommu.c');
+  try {
+    const builder = new CDriverBuilder({ cacheDir: dir });
+    let wasm: Uint8Array | null = null;
+    for (const phase of ['cold', 'warm']) {
+      const t0 = performance.now();
+      const b = await builder.build({ source, defines: {}, includes: [] });
+      const secs = (performance.now() - t0) / 1000;
+      if (!b.ok) throw new Error(`bench: compile failed: ${b.diagnostics.map((d) => d.message).join('; ')}`);
+      wasm = b.wasm;
+      report({ name: `cdriver-compile-${phase}`, ops: 1, seconds: secs, rate: secs, unit: 's (wall, compile + instrument)' });
+    }
+    const text = readFileSync(join(resourcesDir(), 'socs', 'sun50i-h6.soc.json'), 'utf8');
+    const parsed = parseConfig(text, 'sun50i-h6.soc.json');
+    if (!parsed.ok) throw new Error('bench: preset does not parse');
+    const module = new WebAssembly.Module(wasm!);
+    const cSoc = (): Soc => new Soc(parsed.config, 1, IOMMU_MODELS, [...iommuDrivers(), cIommuDriver(parsed.config.iommus[0]!, { module, source, defines: {} })]);
+    const pairs = async (soc: Soc, name: string): Promise<Result[]> => {
+      const k = soc.kernel.api;
+      const d = await k.domainAlloc('iommu0');
+      await k.attachDevice(d, 've');
+      const pa = await k.allocPages(1);
+      return kernelRate(name, 20_000, async () => {
+        await k.map(d, 0x200000, pa, 0x1000, 3);
+        await k.unmap(d, 0x200000, 0x1000);
+      });
+    };
+    const ts = await pairs(presetSoc('sun50i-h6'), 'cdriver-baseline-ts-sun50i');
+    const c = await pairs(cSoc(), 'cdriver-map-unmap-4K-sun50i');
+    for (const r of ts) report(r);
+    c.forEach((r, i) => report({ ...r, baseline: ts[i]!.rate, ratio: r.rate / ts[i]!.rate }));
+    // Explorer: two maps racing in one fresh MiB (DTE cmpxchg, zap MMIO, the lock) on the C driver.
+    const soc = cSoc();
+    const k = soc.kernel.api;
+    const d = await k.domainAlloc('iommu0');
+    await k.attachDevice(d, 've');
+    const pa = await k.allocPages(2);
+    const spec = {
+      threads: [async () => void (await k.map(d, 0x2000_0000, pa, 0x1000, 3)), async () => void (await k.map(d, 0x2000_1000, pa + 0x1000, 0x1000, 3))],
+      check: async () => undefined,
+    };
+    const target = socExploreTarget(soc);
+    const steps = (await replay(target, [], spec)).steps.length;
+    const runs = 300;
+    const t0 = performance.now();
+    const r = await explore(target, { ...spec, mode: 'random', runs, seed: 1 });
+    const secs = (performance.now() - t0) / 1000;
+    report({ name: 'cdriver-explore-sun50i-map-race', ops: r.runs * steps, seconds: secs, rate: (r.runs * steps) / secs, unit: `steps/s (${r.runs} runs x ~${steps} steps)` });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const GROUPS: Record<string, () => Promise<void>> = {
   ram: async () => report(ramHeap()),
   'tlb-hit': async () => report(tlbHits()),
@@ -363,6 +429,7 @@ const GROUPS: Record<string, () => Promise<void>> = {
   explore: exploreExamples,
   'explore-held': exploreHeld,
   'explore-workers': exploreWorkers,
+  cdriver,
 };
 
 if (group !== undefined) {

@@ -16,6 +16,7 @@ const ENTRIES = {
   serve: 'src/main/web/serve.ts',
   'sim-worker': 'src/main/host/sim-worker.ts',
   'explore-worker': 'src/main/host/explore-worker.ts',
+  'cdriver-worker': 'src/main/host/cdriver-worker.ts',
 };
 
 /**

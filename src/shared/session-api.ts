@@ -31,6 +31,7 @@ export interface ConfigError {
   path: string;
   message: string;
   line?: number;
+  column?: number;
 }
 
 export type LoadConfigResult =
@@ -65,6 +66,8 @@ export interface IommuInspection {
   stats: IommuStats;
   tlb: CheckedTlbEntry[];
   walkCache: CheckedWalkCacheEntry[];
+  /** The C driver's source file when the config names one for this IOMMU ("driver"). */
+  driverSource?: string;
 }
 
 export interface ScriptError {
@@ -175,6 +178,8 @@ export interface ReplayStep {
   kind: 'mem-read' | 'mem-write' | 'mmio-read' | 'mmio-write' | 'dma-beat' | 'yield';
   pa?: number;
   who?: string;
+  /** A C driver's function and file:line at this step. */
+  where?: string;
 }
 
 export type ReplayToResult =

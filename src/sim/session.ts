@@ -9,8 +9,11 @@ import { parseConfig } from './config/validate';
 import type { SocConfig } from './config/types';
 import { scriptApiDts } from './script/api-types';
 import { runScript } from './script/run';
-import { Soc, type SocSnapshot } from './soc';
-import { kernelApi } from './kernel/kernel';
+import { IOMMU_MODELS, Soc, type SocSnapshot } from './soc';
+import { iommuDrivers } from './kernel/drivers';
+import { kernelApi, type KernelDriver } from './kernel/kernel';
+import { cIommuDriver } from './kernel/cdriver/driver';
+import type { DriverBuilder } from './kernel/cdriver/build-api';
 import { createSocBindings } from './soc-api';
 import { checkedApi } from './api-args';
 import { createExploreBinding, type ExploreBindingOptions } from './check/explore-binding';
@@ -31,6 +34,7 @@ import type {
   IommuInspection,
   IovaMap,
   IovaWalk,
+  KernelMode,
   LoadConfigResult,
   MomentRequest,
   MomentResult,
@@ -55,6 +59,15 @@ export interface SessionOptions {
   heartbeat(beat: Heartbeat): void;
   /** Helper workers for large explorations; none: every exploration runs in this worker. */
   explorePool?: ExplorePool;
+  /** Builds the C drivers a config names ("driver" of an IOMMU); none: such configs are refused. */
+  buildDriver?: DriverBuilder;
+}
+
+/** A config-relative path resolved against the config file's folder (absolute paths stay). */
+function resolveFrom(configFile: string, p: string): string {
+  if (p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p)) return p;
+  const i = Math.max(configFile.lastIndexOf('/'), configFile.lastIndexOf('\\'));
+  return i < 0 ? p : `${configFile.slice(0, i + 1)}${p}`;
 }
 
 /** A run's proof of life: how long its next step may take, and the test running now (none: between tests). */
@@ -112,13 +125,67 @@ export class Session {
   /** Moments kept by openMoment for the run they belong to (key: run + SoC they restore into). */
   private kept: { key: string; soc: Soc; moments: Map<number, KeptMoment>; ring: { events: TraceEvent[]; mark: number } } | null = null;
 
+  /** The C drivers built for the config text they were built for. */
+  private cdrivers: { text: string; file: string; drivers: KernelDriver[] } | null = null;
+
   constructor(private readonly opts: SessionOptions) {}
+
+  /**
+   * loadConfig, after building the C drivers the config names (cached by content hash, compiled
+   * in a worker on a miss). Compile errors come back as config errors with file:line:column.
+   */
+  async loadConfigAsync(text: string, file: string): Promise<LoadConfigResult> {
+    const r = parseConfig(text, file);
+    if (!r.ok) return { ok: false, errors: r.errors };
+    const drivers: KernelDriver[] = [];
+    const errors: LoadConfigResult & { ok: false } = { ok: false, errors: [] };
+    for (const [i, iommu] of r.config.iommus.entries()) {
+      const spec = iommu.driver;
+      if (!spec) continue;
+      const path = `/iommus/${i}/driver`;
+      if (!this.opts.buildDriver) {
+        errors.errors.push({ file, path, message: 'C drivers cannot be built here (no compiler in this session)' });
+        continue;
+      }
+      const source = resolveFrom(file, spec.source);
+      const defines = spec.defines ?? {};
+      const built = await this.opts.buildDriver({ source, defines, includes: (spec.includes ?? []).map((p) => resolveFrom(file, p)) });
+      if (!built.ok) {
+        for (const d of built.diagnostics) {
+          errors.errors.push({ file: d.file, path, message: `${d.severity}: ${d.message}`, ...(d.line > 0 ? { line: d.line } : {}), ...(d.column > 0 ? { column: d.column } : {}) });
+        }
+        continue;
+      }
+      let module: WebAssembly.Module;
+      try {
+        module = new WebAssembly.Module(built.wasm);
+        drivers.push(cIommuDriver(iommu, { module, source, defines }));
+      } catch (e) {
+        errors.errors.push({ file: source, path, message: (e as Error).message });
+      }
+    }
+    if (errors.errors.length > 0) return errors;
+    this.cdrivers = { text, file, drivers };
+    return this.loadConfig(text, file);
+  }
+
+  /** A SoC of the loaded config with its drivers: the built-in ones and the config's C drivers. */
+  private newSoc(config: SocConfig, seed: number, kernelMode: KernelMode = config.kernel ?? 'lazy'): Soc {
+    const named = config.iommus.filter((i) => i.driver);
+    if (named.length === 0) return new Soc(config, seed, IOMMU_MODELS, iommuDrivers(), kernelMode);
+    const c = this.cdrivers;
+    const have = c ? new Set(c.drivers.map((d) => d.instance)) : new Set<string | undefined>();
+    const missing = named.filter((i) => !have.has(i.name));
+    if (missing.length > 0) throw new Error(`${missing.map((i) => i.name).join(', ')}: the C driver is not built (load the config with loadConfigAsync)`);
+    return new Soc(config, seed, IOMMU_MODELS, [...iommuDrivers(), ...c!.drivers], kernelMode);
+  }
 
   loadConfig(text: string, file: string): LoadConfigResult {
     const r = parseConfig(text, file);
     if (!r.ok) return { ok: false, errors: r.errors };
+    if (this.cdrivers && (this.cdrivers.text !== text || this.cdrivers.file !== file)) this.cdrivers = null;
     try {
-      this.soc = new Soc(r.config, r.config.seed ?? DEFAULT_SEED);
+      this.soc = this.newSoc(r.config, r.config.seed ?? DEFAULT_SEED);
     } catch (err) {
       const path = err instanceof ConfigBuildError ? err.path : '';
       return { ok: false, errors: [{ file, path, message: `cannot build the SoC: ${(err as Error).message}`, line: lineOfPointer(text, path) }] };
@@ -212,7 +279,9 @@ export class Session {
   inspectIommu(iommu: string): IommuInspection {
     const soc = this.requireSoc();
     const model = soc.iommu(iommu);
+    const driverSource = this.cdrivers?.drivers.find((d) => d.instance === iommu)?.source;
     return {
+      ...(driverSource !== undefined ? { driverSource } : {}),
       name: iommu,
       model: model.model,
       powered: model.isPowered(),
@@ -270,7 +339,7 @@ export class Session {
    * the caller sends until this worker is terminated. Resolves only if the script never gets there.
    */
   async serveExplore(job: ExploreJob, channel: HelperChannel): Promise<string> {
-    const loaded = this.loadConfig(job.config.text, job.config.file);
+    const loaded = await this.loadConfigAsync(job.config.text, job.config.file);
     if (!loaded.ok) return `the helper cannot load the config: ${loaded.errors[0]?.message ?? ''}`;
     const req: ScriptRunRequest = { source: job.source, fileName: job.fileName, seed: job.seed, timeoutMs: job.timeoutMs, ...(job.kernel ? { kernel: job.kernel } : {}) };
     const r = await this.execute(req, 0, { serve: { call: job.call, earlier: job.earlier, channel } });
@@ -447,7 +516,7 @@ export class Session {
     const loaded = this.loaded;
     const seed = req.seed ?? loaded.config.seed ?? DEFAULT_SEED;
     const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const soc = new Soc(this.loaded.config, seed, undefined, undefined, req.kernel ?? loaded.config.kernel ?? 'lazy');
+    const soc = this.newSoc(this.loaded.config, seed, req.kernel ?? loaded.config.kernel ?? 'lazy');
     this.soc = soc;
     if (soc.kernelMode === 'eager') void soc.kernel;
     this.callSite = () => undefined;

@@ -11,7 +11,7 @@
  * Scripts run through the session host, in the sim worker under its watchdog.
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { KERNEL_MODES, type KernelMode, type LoadConfigResult, type ScriptError, type ScriptRunRequest, type ScriptRunResult, type SessionEvent } from '../../shared/session-api';
@@ -37,6 +37,8 @@ export interface CliDeps {
   isDirectory(path: string): Promise<boolean>;
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Absolute path of a CLI path argument (--driver files). */
+  resolvePath?(path: string): string;
 }
 
 export const EXIT_OK = 0;
@@ -45,9 +47,10 @@ export const EXIT_BAD_INPUT = 2;
 
 const USAGE = `usage: npm run bringup -- --soc <config.soc.json> [--seed N] [--reporter tap|junit|pretty]
                           [--out FILE] [--emit-types FILE] [--timeout MS] [--explore-workers N]
-                          [--kernel none|lazy|eager] script.ts [more.ts ...]
+                          [--kernel none|lazy|eager] [--driver IOMMU=FILE.c ...] script.ts [more.ts ...]
   --kernel: when the kernel layer boots: lazy (default) at the first use of \`kernel\`, eager before
             the script, none never (a register-only run)
+  --driver IOMMU=FILE.c: run your C driver for that IOMMU (the config's "driver" source, replaced)
   --explore-workers N: workers per exploration unless its spec says (default: one per core once an
                        exploration runs for a second); the results are the same whatever N
   --shard K/N:         explore only shard K (0-based) of N of every exploration and write a shard
@@ -66,6 +69,8 @@ interface Options {
   exploreWorkers?: number;
   shard?: { index: number; count: number };
   kernel?: KernelMode;
+  /** --driver iommu=file.c, in order. */
+  drivers: { iommu: string; source: string }[];
   scripts: string[];
 }
 
@@ -88,6 +93,7 @@ function parseOptions(argv: string[]): Options {
         'explore-workers': { type: 'string' },
         shard: { type: 'string' },
         kernel: { type: 'string' },
+        driver: { type: 'string', multiple: true },
       },
     });
   } catch (e) {
@@ -115,6 +121,11 @@ function parseOptions(argv: string[]): Options {
     exploreWorkers: int('explore-workers', v['explore-workers'], 1, 256),
     ...(v.shard !== undefined ? { shard: shardOption(v.shard) } : {}),
     ...(v.kernel !== undefined ? { kernel: v.kernel as KernelMode } : {}),
+    drivers: (v.driver ?? []).map((d) => {
+      const m = /^([^=]+)=(.+)$/.exec(d);
+      if (!m) throw new BadInput(`--driver must be IOMMU=FILE.c, got '${d}'`);
+      return { iommu: m[1]!, source: m[2]! };
+    }),
     scripts: parsed.positionals,
   };
 }
@@ -136,6 +147,26 @@ async function readInput(deps: CliDeps, path: string, what: string): Promise<str
   }
 }
 
+/**
+ * The config text with --driver overrides: each names an IOMMU of the config and a C file (made
+ * absolute, so it does not depend on where the config is). Unknown IOMMUs and bad JSON are bad input.
+ */
+function withDrivers(text: string, file: string, drivers: Options['drivers'], resolvePath: (p: string) => string): string {
+  if (drivers.length === 0) return text;
+  let cfg: { iommus?: { name?: string; driver?: Record<string, unknown> }[] };
+  try {
+    cfg = JSON.parse(text) as typeof cfg;
+  } catch (e) {
+    throw new BadInput(`${file}: not JSON: ${(e as Error).message}`);
+  }
+  for (const d of drivers) {
+    const i = cfg.iommus?.find((x) => x.name === d.iommu);
+    if (!i) throw new BadInput(`--driver ${d.iommu}=${d.source}: ${file} has no IOMMU named '${d.iommu}' (have: ${(cfg.iommus ?? []).map((x) => x.name).join(', ')})`);
+    i.driver = { ...(i.driver ?? {}), source: resolvePath(d.source) };
+  }
+  return JSON.stringify(cfg, null, 2);
+}
+
 /** Run the CLI; resolves with the exit code. */
 export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
   if (argv[0] === 'merge') {
@@ -149,7 +180,7 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
     for (const [flag, file] of [['--out', opts.out], ['--emit-types', opts.emitTypes]] as const) {
       if (file !== undefined && !(await deps.isDirectory(dirname(file)))) throw new BadInput(`${flag} ${file}: the folder ${dirname(file)} does not exist`);
     }
-    configText = await readInput(deps, opts.soc, 'SoC config');
+    configText = withDrivers(await readInput(deps, opts.soc, 'SoC config'), opts.soc, opts.drivers, deps.resolvePath ?? ((p) => p));
     for (const file of opts.scripts) scripts.push({ file, source: await readInput(deps, file, 'script') });
   } catch (e) {
     if (!(e instanceof BadInput)) throw e;
@@ -170,7 +201,7 @@ export async function bringup(argv: string[], deps: CliDeps): Promise<number> {
     }
     const loaded = await session.loadConfig(configText, opts.soc);
     if (!loaded.ok) {
-      for (const err of loaded.errors) deps.stderr(`${err.file}${err.line !== undefined ? `:${err.line}` : ''}: ${err.path || '(root)'}: ${err.message}\n`);
+      for (const err of loaded.errors) deps.stderr(`${err.file}${err.line !== undefined ? `:${err.line}` : ''}${err.column !== undefined ? `:${err.column}` : ''}: ${err.path || '(root)'}: ${err.message}\n`);
       return EXIT_BAD_INPUT;
     }
     if (opts.emitTypes) await deps.writeFile(opts.emitTypes, await session.scriptTypes());
@@ -237,6 +268,7 @@ async function main(): Promise<void> {
   const code = await bringup(process.argv.slice(2), {
     createSession: () => SessionHost.create(),
     readFile: (p) => readFile(p, 'utf8'),
+    resolvePath: (p) => resolve(p),
     writeFile: (p, text) => writeFile(p, text, 'utf8'),
     isDirectory: (p) => stat(p).then((st) => st.isDirectory(), () => false),
     stdout: (t) => process.stdout.write(t),

@@ -6,12 +6,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ExploreJob, FromHelper, ToHelper } from '../../sim/check/explore-parallel';
 import { Session } from '../../sim/session';
+import { CDriverBuilder } from './cdriver-build';
 
 if (!parentPort) throw new Error('explore-worker must run in a worker thread');
 const port = parentPort;
 const { job } = workerData as { job: ExploreJob };
 const post = (m: FromHelper): void => port.postMessage(m);
 
-const session = new Session({ emit: () => {}, heartbeat: () => {} });
+const builder = new CDriverBuilder({ cacheDir: process.env['SOC_CONSOLE_CACHE_DIR'] });
+const session = new Session({ emit: () => {}, heartbeat: () => {}, buildDriver: (req) => builder.build(req) });
 const why = await session.serveExplore(job, { post, listen: (on) => port.on('message', (m: ToHelper) => on(m)) });
 post({ type: 'error', message: why });

@@ -5,20 +5,23 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Session } from '../../sim/session';
 import { transpileScript } from '../../sim/script/transpile';
 import { WorkerExplorePool } from './explore-pool';
+import { CDriverBuilder } from './cdriver-build';
 import type { WorkerApi, WorkerPush } from './worker-api';
 
 if (!parentPort) throw new Error('sim-worker must run in a worker thread');
 const port = parentPort;
 const push = (m: WorkerPush): void => port.postMessage(m);
 
+const builder = new CDriverBuilder({ cacheDir: process.env['SOC_CONSOLE_CACHE_DIR'] });
 const session = new Session({
   emit: (socEvent) => push({ socEvent }),
   heartbeat: (heartbeat) => push({ heartbeat }),
   explorePool: new WorkerExplorePool(),
+  buildDriver: (req) => builder.build(req),
 });
 
 const api: WorkerApi = {
-  loadConfig: async (text, file) => session.loadConfig(text, file),
+  loadConfig: async (text, file) => session.loadConfigAsync(text, file),
   configText: async () => session.configText(),
   listBlocks: async () => session.listBlocks(),
   describeBlock: async (b) => session.describeBlock(b),

@@ -75,6 +75,14 @@ export interface IommuConfig extends DtOrigin {
   walkCache?: CacheSizeConfig;
   /** Model-specific options (e.g. Rockchip 'v1' | 'v2'). */
   options?: Record<string, string | number | boolean>;
+  /** The user's own C driver for this instance (paths relative to the config file). */
+  driver?: IommuDriverConfig;
+}
+
+export interface IommuDriverConfig {
+  source: string;
+  defines?: Record<string, string | number | boolean>;
+  includes?: string[];
 }
 
 export type TrafficConfig =

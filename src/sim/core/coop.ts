@@ -21,6 +21,8 @@ export interface PreemptPoint {
    * on another CPU): the scheduler does not run it until then, so waiting is not spinning.
    */
   wait?: () => boolean;
+  /** Source location of the access (a C driver's function and file:line), for replay steps. */
+  where?: string;
 }
 
 /** A preemptible operation returning T. */

@@ -17,7 +17,8 @@ export type FindingKind =
   | 'mmio-while-off'
   | 'driver-warn'
   | 'oops'
-  | 'master-stalled';
+  | 'master-stalled'
+  | 'driver-oops';
 
 export type Severity = 'error' | 'warning' | 'info';
 

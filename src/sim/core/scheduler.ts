@@ -48,6 +48,8 @@ export interface Step {
   kind: PreemptPoint['kind'];
   pa?: number;
   who?: string;
+  /** A C driver's function and file:line at this step. */
+  where?: string;
 }
 
 export interface RunOutcome {
@@ -312,10 +314,11 @@ function stepOf(thread: number, p: PreemptPoint): Step {
   const s: Step = { thread, kind: p.kind };
   if (p.pa !== undefined) s.pa = p.pa;
   if (p.who !== undefined) s.who = p.who;
+  if (p.where !== undefined) s.where = p.where;
   return s;
 }
 
 function describe(p: PreemptPoint | undefined): string {
   if (!p) return 'nothing';
-  return `${p.kind}${p.who ? ` (${p.who})` : ''}${p.pa !== undefined ? ` 0x${p.pa.toString(16)}` : ''}`;
+  return `${p.kind}${p.who ? ` (${p.who})` : ''}${p.pa !== undefined ? ` 0x${p.pa.toString(16)}` : ''}${p.where ? ` in ${p.where}` : ''}`;
 }

@@ -80,6 +80,10 @@ export interface HardwareLines {
  */
 export interface KernelDriver {
   readonly model: string;
+  /** Bound to one IOMMU instance (a C driver from the config's "driver"), overriding the model's driver there. */
+  readonly instance?: string;
+  /** The C source a compiled driver came from (kernel.driver(name).source). */
+  readonly source?: string;
   probe(ctx: DriverContext): Op<IommuOps | number>;
 }
 
@@ -178,7 +182,14 @@ export interface KernelApi {
   deviceLinkAdd(consumer: string, supplier: string, flags: LinkFlag[]): Promise<void>;
   deviceLinkDel(consumer: string, supplier: string): Promise<void>;
   /** The driver instance; variant is live (an assignment takes effect, checked as setVariant checks). */
-  driver(iommu: string): { name: string; model: string; variant: Record<string, string | number | boolean>; setVariant(p: Record<string, unknown>): void };
+  driver(iommu: string): {
+    name: string;
+    model: string;
+    /** The C driver's source file, or null for the built-in TypeScript driver. */
+    source: string | null;
+    variant: Record<string, string | number | boolean>;
+    setVariant(p: Record<string, unknown>): void;
+  };
   /** register_kprobe: handler runs when kernel code enters symbol. Returns the probe id. */
   kprobe(symbol: string, handler: () => unknown): Promise<number>;
   /** register_kretprobe: handler runs when the function returns. */
@@ -220,7 +231,7 @@ export class Kernel {
     const now = (): number => opts.clock.now();
     this.now = now;
     this.exec = opts.exec;
-    for (const d of opts.drivers) this.drivers.set(d.model, d);
+    for (const d of opts.drivers) this.drivers.set(d.instance === undefined ? d.model : `instance:${d.instance}`, d);
     const port = opts.port;
     const zero =
       opts.zero ??
@@ -249,7 +260,7 @@ export class Kernel {
     for (const i of cfg.iommus) this.pm.addDevice(i.name);
     for (const d of cfg.devices) this.pm.addDevice(d.name);
     for (const i of cfg.iommus) {
-      const drv = this.drivers.get(i.model);
+      const drv = this.drivers.get(`instance:${i.name}`) ?? this.drivers.get(i.model);
       if (!drv) {
         this.log.printk('warn', `${i.name}: no driver for model '${i.model}'`, i.name);
         continue;
@@ -355,6 +366,11 @@ export class Kernel {
     } finally {
       o.opEnd();
     }
+  }
+
+  /** The C driver's source file bound to that IOMMU, or null for the built-in TypeScript driver. */
+  driverSource(iommu: string): string | null {
+    return this.drivers.get(`instance:${iommu}`)?.source ?? null;
   }
 
   /** The whole kernel state, for explorer checkpoints (drivers through their snapshot hooks). */
@@ -510,6 +526,7 @@ export function kernelApi(get: () => Kernel, boot: () => void = () => undefined)
       return {
         name: o.name,
         model: o.model,
+        source: get().driverSource(iommu),
         variant: liveRecord(`kernel.driver('${iommu}').variant`, { read: () => ({ ...o.variant }), write: (k, v) => setVariant({ [k]: v }) }),
         setVariant,
       };

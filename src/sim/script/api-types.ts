@@ -50,6 +50,7 @@ const FINDING_KINDS = [
   'driver-warn',
   'oops',
   'master-stalled',
+  'driver-oops',
 ] as const satisfies readonly FindingKind[];
 
 const FAULT_REASONS = [
@@ -301,6 +302,8 @@ ${registerTypes(byType(blocks))}
   interface Driver {
     readonly name: string;
     readonly model: string;
+    /** The C driver's source file (the config's "driver"), or null for the built-in TypeScript driver. */
+    readonly source: string | null;
     /** Live: \`variant.flushTables = false\` takes effect; an unknown key or a wrong value throws a TypeError. */
     readonly variant: DriverVariant;
     /** Several variants at once; all are checked before any applies. */

@@ -1,0 +1,2 @@
+/* SoC Console Linux API subset: see soc/kapi.h */
+#include <soc/kapi.h>

@@ -1,0 +1,6 @@
+#include <linux/iommu.h>
+
+static int broken(void)
+{
+	return undeclared_thing + 1;
+}
