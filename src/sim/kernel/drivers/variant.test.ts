@@ -35,7 +35,14 @@ describe('driver variants', () => {
     const v = k.driver('iommu0').variant;
     v.flushTables = false;
     expect(k.driver('iommu0').variant.flushTables).toBe(false);
-    expect(() => k.driver('iommu0').setVariant({ detachBeforeFree: false, flushTables: 'x' })).toThrow(TypeError);
-    expect(k.driver('iommu0').variant).toEqual({ flushTables: false, detachBeforeFree: true, programInResumeOnly: false, invalidateOnSwitch: true });
+    expect(() => k.driver('iommu0').setVariant({ detachBeforeFree: true, flushTables: 'x' })).toThrow(TypeError);
+    expect(k.driver('iommu0').variant).toEqual({
+      flushTables: false,
+      detachBeforeFree: false,
+      programInResumeOnly: false,
+      invalidateOnSwitch: true,
+      leaveDomain: 'refcount',
+      mapBeforeAttach: 'oops',
+    });
   });
 });
