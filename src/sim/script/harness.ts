@@ -218,44 +218,56 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
   };
   MATCHERS.toThrowError = MATCHERS.toThrow;
 
-  function makeMatchers(actual, negated, mode) {
-    const m = {};
-    for (const name of keys(MATCHERS)) {
-      const check = MATCHERS[name];
-      const judge = (value, args, site) => {
-        const [pass, failMsg, notMsg] = check(value, args[0], mode);
-        if (pass === negated) throw AssertionError(negated ? notMsg : failMsg, site);
-      };
-      if (!mode) {
-        m[name] = function () { judge(actual, arguments); };
-        continue;
-      }
-      m[name] = function () {
-        const args = arguments;
-        // The await below loses the caller's frames: keep the call site for the error location.
-        const site = new Err();
-        return Prom.resolve(typeof actual === 'function' ? actual() : actual).then(
-          (value) => {
-            if (mode === 'rejects') throw AssertionError('expected promise to reject, but it resolved with ' + show(value), site);
-            judge(value, args, site);
-          },
-          (reason) => {
-            if (mode === 'resolves') throw AssertionError('expected promise to resolve, but it rejected with ' + fmt(reason), site);
-            judge(reason, args, site);
-          },
-        );
-      };
-    }
+  // Matchers live on one prototype, so expect() builds one small object, not a closure per
+  // matcher and variant: explorer threads call it in every run.
+  const STATE = Symbol('expect');
+  const create = Object.create;
+  const MatchersProto = {};
+  function matchers(actual, negated, mode) {
+    const m = create(MatchersProto);
+    m[STATE] = { actual, negated, mode };
     return m;
   }
+  const stateOf = (m) => {
+    const st = m !== null && typeof m === 'object' ? m[STATE] : undefined;
+    if (!st) throw new TypeErr('a matcher was called without its expect(): call it as expect(value).matcher(...)');
+    return st;
+  };
+  for (const name of keys(MATCHERS)) {
+    const check = MATCHERS[name];
+    const judge = (value, args, negated, mode, site) => {
+      const [pass, failMsg, notMsg] = check(value, args[0], mode);
+      if (pass === negated) throw AssertionError(negated ? notMsg : failMsg, site);
+    };
+    MatchersProto[name] = function () {
+      const { actual, negated, mode } = stateOf(this);
+      if (!mode) {
+        judge(actual, arguments, negated, mode);
+        return;
+      }
+      const args = arguments;
+      // The await below loses the caller's frames: keep the call site for the error location.
+      const site = new Err();
+      return Prom.resolve(typeof actual === 'function' ? actual() : actual).then(
+        (value) => {
+          if (mode === 'rejects') throw AssertionError('expected promise to reject, but it resolved with ' + show(value), site);
+          judge(value, args, negated, mode, site);
+        },
+        (reason) => {
+          if (mode === 'resolves') throw AssertionError('expected promise to resolve, but it rejected with ' + fmt(reason), site);
+          judge(reason, args, negated, mode, site);
+        },
+      );
+    };
+  }
+  Object.defineProperties(MatchersProto, {
+    not: { get() { const st = stateOf(this); return st.negated ? undefined : matchers(st.actual, true, st.mode); } },
+    resolves: { get() { const st = stateOf(this); return st.negated || st.mode ? undefined : matchers(st.actual, false, 'resolves'); } },
+    rejects: { get() { const st = stateOf(this); return st.negated || st.mode ? undefined : matchers(st.actual, false, 'rejects'); } },
+  });
+  freeze(MatchersProto);
   function expect(actual) {
-    const m = makeMatchers(actual, false, undefined);
-    m.not = makeMatchers(actual, true, undefined);
-    m.resolves = makeMatchers(actual, false, 'resolves');
-    m.resolves.not = makeMatchers(actual, true, 'resolves');
-    m.rejects = makeMatchers(actual, false, 'rejects');
-    m.rejects.not = makeMatchers(actual, true, 'rejects');
-    return m;
+    return matchers(actual, false, undefined);
   }
 
   // ---- test / describe --------------------------------------------------------------------
