@@ -9,7 +9,7 @@ import { MAX_TIMEOUT_MS } from '../../shared/session-api';
 
 export const HARNESS_FILE = 'soc-console:harness';
 
-export const HARNESS_SOURCE = String.raw`(function (out, later) {
+export const HARNESS_SOURCE = String.raw`(function (out, later, settled) {
   'use strict';
   const G = globalThis;
   const { keys, getPrototypeOf, freeze, is: same, prototype: ObjectProto } = Object;
@@ -29,6 +29,7 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
   const isU8 = (v) => tagOf(v) === 'Uint8Array';
   // Promises are told apart by the intrinsic then, which throws for anything else (instanceof can be redefined).
   const promiseThen = Function.prototype.call.bind(Promise.prototype.then);
+  const promiseResolve = Promise.resolve.bind(Promise);
   const noop = () => undefined;
   const isPromise = (v) => {
     // Only thenables are worth the brand check: it throws, which costs, for everything else.
@@ -440,6 +441,12 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
       }
     },
     errorInfo,
+    // Tell the host how a promise settles, once: settled(id, 1, value) or settled(id, 0, reason).
+    // Builtins captured before the script ran, which may have replaced Promise and its methods.
+    // A module without top-level await evaluates to its namespace, not a promise: resolve() takes both.
+    watch: (p, id) => {
+      promiseThen(promiseResolve(p), (v) => settled(id, 1, v), (e) => settled(id, 0, e));
+    },
     // Marshalling helpers: ask the sandbox's own builtins, which user code cannot have replaced yet.
     kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : isU8(v) ? 'u8' : isPromise(v) ? 'promise' : 'object'),
     seal: (v, what) => sealTree(v, readOnlyHandler(what), 0),

@@ -34,6 +34,8 @@ export interface VmHelpers {
   live: QuickJSHandle;
   /** (name, message) → a new error of the builtin class of that name (TypeError, RangeError, ...). */
   makeError: QuickJSHandle;
+  /** (promise, id): calls the bridge's settled function with id once the promise settles. */
+  watch: QuickJSHandle;
 }
 
 export interface ErrorInfo {
@@ -58,6 +60,9 @@ export class Bridge {
   /** Handles the host keeps past a call: sandbox callbacks, pending promises. */
   private readonly kept = new Set<{ alive: boolean; dispose(): void }>();
   private disposed = false;
+  /** Promises settle() waits for, by the id watch() reports them with. */
+  private readonly watched = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  private nextWatch = 0;
 
   constructor(
     private readonly vm: QuickJSContext,
@@ -338,11 +343,39 @@ export class Bridge {
    * borrowed during this call: the caller may dispose it at once, even if it never settles.
    */
   settle(promise: QuickJSHandle): Promise<unknown> {
-    const settled = this.vm.resolvePromise(promise);
+    const id = this.nextWatch++;
+    const settled = new Promise<unknown>((resolve, reject) => this.watched.set(id, { resolve, reject }));
+    const idH = this.vm.newNumber(id);
+    try {
+      this.call(this.h.watch, [promise, idH], () => undefined);
+    } catch (e) {
+      this.watched.delete(id);
+      throw e;
+    } finally {
+      idH.dispose();
+    }
     this.pump();
-    return settled.then((r) => {
-      if (r.error) throw r.error.consume((e) => this.errorFromVm(e));
-      return owned(r.value, (v) => this.fromVm(v));
+    return settled;
+  }
+
+  /**
+   * The function the harness's watch() calls back, (id, ok, value): one host function for every
+   * settle(), where the library's resolvePromise makes two per promise and goes through the
+   * script's (replaceable) global Promise.
+   */
+  settledFunction(): QuickJSHandle {
+    const vm = this.vm;
+    return vm.newFunction('settled', (idH, okH, valueH) => {
+      const id = vm.getNumber(idH);
+      const w = this.watched.get(id);
+      if (!w) return;
+      this.watched.delete(id);
+      if (vm.getNumber(okH) !== 1) return w.reject(this.errorFromVm(valueH));
+      try {
+        w.resolve(this.fromVm(valueH));
+      } catch (e) {
+        w.reject(e);
+      }
     });
   }
 
@@ -366,6 +399,7 @@ export class Bridge {
 
   dispose(): void {
     this.disposed = true;
+    this.watched.clear();
     if (this.helpers) for (const h of Object.values(this.helpers)) h.dispose();
     for (const k of this.kept) if (k.alive) k.dispose();
     this.kept.clear();
