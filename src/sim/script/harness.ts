@@ -41,6 +41,15 @@ export const HARNESS_SOURCE = String.raw`(function (out, later, settled) {
       return false;
     }
   };
+  const toJSON = JSON.stringify;
+  // By hand, not JSON.stringify(array): the script may have given arrays a toJSON or replaced map/join.
+  const keysJSON = (o, left) => {
+    const ks = keys(o);
+    if (ks.length > left) return ks.length;
+    let s = '[';
+    for (let i = 0; i < ks.length; i++) s += (i ? ',' : '') + toJSON(ks[i]);
+    return s + ']';
+  };
   const ProxyC = Proxy, TypeErr = TypeError;
   const ERRORS = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
   const defineProp = Reflect.defineProperty, setProto = Reflect.setPrototypeOf;
@@ -448,7 +457,9 @@ export const HARNESS_SOURCE = String.raw`(function (out, later, settled) {
       promiseThen(promiseResolve(p), (v) => settled(id, 1, v), (e) => settled(id, 0, e));
     },
     // Marshalling helpers: ask the sandbox's own builtins, which user code cannot have replaced yet.
-    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : isU8(v) ? 'u8' : isPromise(v) ? 'promise' : 'object'),
+    // One call per value: its kind, or for any other object its own enumerable keys as JSON, or
+    // their count when there are more than the crossing may still carry (left).
+    kind: (v, left) => (v === null ? 'null' : isArray(v) ? 'array' : isU8(v) ? 'u8' : isPromise(v) ? 'promise' : keysJSON(v, left)),
     seal: (v, what) => sealTree(v, readOnlyHandler(what), 0),
     makeError: (name, message) => {
       const C = hasOwn(ERRORS, name) ? ERRORS[name] : Err;
@@ -457,7 +468,6 @@ export const HARNESS_SOURCE = String.raw`(function (out, later, settled) {
       return e;
     },
     live,
-    keys: (o) => keys(o),
     bytesOf: (u8) => sliceBuffer(bufferOf(u8), offsetOf(u8), offsetOf(u8) + lengthOf(u8)),
     u8: (buf) => new U8(buf),
   });

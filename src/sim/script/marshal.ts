@@ -18,14 +18,15 @@ export const MAX_VALUES_PER_CROSSING = 1 << 20;
 
 /** Sandbox-side helpers the harness provides (see harness.ts). */
 export interface VmHelpers {
-  /** 'null' | 'array' | 'u8' | 'promise' | 'object' for a value of typeof 'object'. */
+  /**
+   * (value, left) for a value of typeof 'object': 'null' | 'array' | 'u8' | 'promise', or another
+   * object's own enumerable keys as a JSON array, or their count (a number) when more than left.
+   */
   kind: QuickJSHandle;
   /** Uint8Array → a fresh ArrayBuffer holding its bytes. */
   bytesOf: QuickJSHandle;
   /** ArrayBuffer → Uint8Array over it. */
   u8: QuickJSHandle;
-  /** Own enumerable string keys of an object. */
-  keys: QuickJSHandle;
   /** Any thrown value → { message, stack }. */
   errorInfo: QuickJSHandle;
   /** (value, what) → value made read-only, deeply (assignments throw a TypeError naming what). */
@@ -277,7 +278,7 @@ export class Bridge {
       default:
         throw new TypeError(`a ${type} cannot be passed to the host`);
     }
-    const kind = this.call(this.h.kind, [h], (r) => vm.getString(r));
+    const kind = this.kindOf(h, budget.left);
     switch (kind) {
       case 'null':
         return null;
@@ -288,8 +289,13 @@ export class Bridge {
       case 'promise':
         throw new TypeError('a promise cannot be passed to the host: await it first');
     }
+    if (typeof kind === 'number') throw tooLarge(kind);
+    // The script may have given arrays a toJSON: whatever came back must still be a list of keys.
+    const keys: unknown = JSON.parse(kind);
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw new TypeError('an object whose keys cannot be listed cannot be passed to the host');
+    if (keys.length > budget.left) throw tooLarge(keys.length);
+    budget.left -= keys.length;
     const out: Record<string, unknown> = {};
-    const keys = this.call(this.h.keys, [h], (k) => eachOwned(this.items(k, budget), (n) => vm.getString(n)));
     for (const key of keys) {
       const value = owned(vm.getProp(h, key), (x) => this.fromVm(x, depth + 1, budget));
       // An own '__proto__' key stays a key: assigning it would set the copy's prototype.
@@ -297,6 +303,16 @@ export class Bridge {
       else out[key] = value;
     }
     return out;
+  }
+
+  /** The harness's kind() of an object: a kind name, its keys as JSON, or their count when over left. */
+  private kindOf(h: QuickJSHandle, left: number): string | number {
+    const leftH = this.vm.newNumber(left);
+    try {
+      return this.call(this.h.kind, [h, leftH], (r) => (this.vm.typeof(r) === 'number' ? this.vm.getNumber(r) : this.vm.getString(r)));
+    } finally {
+      leftH.dispose();
+    }
   }
 
   /**
@@ -307,9 +323,7 @@ export class Bridge {
   private items(arr: QuickJSHandle, budget: { left: number }): QuickJSHandle[] {
     const n = this.vm.getProp(arr, 'length').consume((l) => (this.vm.typeof(l) === 'number' ? this.vm.getNumber(l) : NaN));
     if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`an array with length ${n} cannot be passed to the host`);
-    if (n > budget.left) {
-      throw new RangeError(`a value with ${n} items or keys is too large to pass to the host (at most ${MAX_VALUES_PER_CROSSING} per call, nested ones included)`);
-    }
+    if (n > budget.left) throw tooLarge(n);
     budget.left -= n;
     const out: QuickJSHandle[] = [];
     try {
@@ -332,7 +346,8 @@ export class Bridge {
       for (const a of argHandles) a.dispose();
       if (r.error) throw r.error.consume((e) => this.errorFromVm(e));
       return owned(r.value, (value) => {
-        if (this.vm.typeof(value) === 'object' && this.call(this.h.kind, [value], (k) => this.vm.getString(k)) === 'promise') return this.settle(value);
+        // left 0: only whether it is a promise matters here, not the keys of an object.
+        if (this.vm.typeof(value) === 'object' && this.kindOf(value, 0) === 'promise') return this.settle(value);
         return this.fromVm(value);
       });
     };
@@ -426,6 +441,10 @@ function eachOwned<T>(handles: QuickJSHandle[], fn: (h: QuickJSHandle) => T): T[
   } finally {
     for (const h of handles) if (h.alive) h.dispose();
   }
+}
+
+function tooLarge(n: number): RangeError {
+  return new RangeError(`a value with ${n} items or keys is too large to pass to the host (at most ${MAX_VALUES_PER_CROSSING} per call, nested ones included)`);
 }
 
 function isObjectLike(v: unknown): v is object {

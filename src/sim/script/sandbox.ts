@@ -84,7 +84,7 @@ export class Sandbox {
     const settled = this.bridge.settledFunction();
     this.control = factory.consume((f) => out.consume((o) => later.consume((l) => settled.consume((s) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o, l, s))))));
     const get = (name: string): QuickJSHandle => vm.getProp(this.control, name);
-    this.bridge.setHelpers({ kind: get('kind'), keys: get('keys'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo'), seal: get('seal'), live: get('live'), makeError: get('makeError'), watch: get('watch') });
+    this.bridge.setHelpers({ kind: get('kind'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo'), seal: get('seal'), live: get('live'), makeError: get('makeError'), watch: get('watch') });
   }
 
   /** Define a global from a host value tree (copied, read-only; functions become host calls). */
