@@ -9,7 +9,7 @@ import { MAX_TIMEOUT_MS } from '../../shared/session-api';
 
 export const HARNESS_FILE = 'soc-console:harness';
 
-export const HARNESS_SOURCE = String.raw`(function (out, later) {
+export const HARNESS_SOURCE = String.raw`(function (out, later, settled) {
   'use strict';
   const G = globalThis;
   const { keys, getPrototypeOf, freeze, is: same, prototype: ObjectProto } = Object;
@@ -29,6 +29,7 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
   const isU8 = (v) => tagOf(v) === 'Uint8Array';
   // Promises are told apart by the intrinsic then, which throws for anything else (instanceof can be redefined).
   const promiseThen = Function.prototype.call.bind(Promise.prototype.then);
+  const promiseResolve = Promise.resolve.bind(Promise);
   const noop = () => undefined;
   const isPromise = (v) => {
     // Only thenables are worth the brand check: it throws, which costs, for everything else.
@@ -39,6 +40,15 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
     } catch (_) {
       return false;
     }
+  };
+  const toJSON = JSON.stringify;
+  // By hand, not JSON.stringify(array): the script may have given arrays a toJSON or replaced map/join.
+  const keysJSON = (o, left) => {
+    const ks = keys(o);
+    if (ks.length > left) return ks.length;
+    let s = '[';
+    for (let i = 0; i < ks.length; i++) s += (i ? ',' : '') + toJSON(ks[i]);
+    return s + ']';
   };
   const ProxyC = Proxy, TypeErr = TypeError;
   const ERRORS = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
@@ -218,44 +228,56 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
   };
   MATCHERS.toThrowError = MATCHERS.toThrow;
 
-  function makeMatchers(actual, negated, mode) {
-    const m = {};
-    for (const name of keys(MATCHERS)) {
-      const check = MATCHERS[name];
-      const judge = (value, args, site) => {
-        const [pass, failMsg, notMsg] = check(value, args[0], mode);
-        if (pass === negated) throw AssertionError(negated ? notMsg : failMsg, site);
-      };
-      if (!mode) {
-        m[name] = function () { judge(actual, arguments); };
-        continue;
-      }
-      m[name] = function () {
-        const args = arguments;
-        // The await below loses the caller's frames: keep the call site for the error location.
-        const site = new Err();
-        return Prom.resolve(typeof actual === 'function' ? actual() : actual).then(
-          (value) => {
-            if (mode === 'rejects') throw AssertionError('expected promise to reject, but it resolved with ' + show(value), site);
-            judge(value, args, site);
-          },
-          (reason) => {
-            if (mode === 'resolves') throw AssertionError('expected promise to resolve, but it rejected with ' + fmt(reason), site);
-            judge(reason, args, site);
-          },
-        );
-      };
-    }
+  // Matchers live on one prototype, so expect() builds one small object, not a closure per
+  // matcher and variant: explorer threads call it in every run.
+  const STATE = Symbol('expect');
+  const create = Object.create;
+  const MatchersProto = {};
+  function matchers(actual, negated, mode) {
+    const m = create(MatchersProto);
+    m[STATE] = { actual, negated, mode };
     return m;
   }
+  const stateOf = (m) => {
+    const st = m !== null && typeof m === 'object' ? m[STATE] : undefined;
+    if (!st) throw new TypeErr('a matcher was called without its expect(): call it as expect(value).matcher(...)');
+    return st;
+  };
+  for (const name of keys(MATCHERS)) {
+    const check = MATCHERS[name];
+    const judge = (value, args, negated, mode, site) => {
+      const [pass, failMsg, notMsg] = check(value, args[0], mode);
+      if (pass === negated) throw AssertionError(negated ? notMsg : failMsg, site);
+    };
+    MatchersProto[name] = function () {
+      const { actual, negated, mode } = stateOf(this);
+      if (!mode) {
+        judge(actual, arguments, negated, mode);
+        return;
+      }
+      const args = arguments;
+      // The await below loses the caller's frames: keep the call site for the error location.
+      const site = new Err();
+      return Prom.resolve(typeof actual === 'function' ? actual() : actual).then(
+        (value) => {
+          if (mode === 'rejects') throw AssertionError('expected promise to reject, but it resolved with ' + show(value), site);
+          judge(value, args, negated, mode, site);
+        },
+        (reason) => {
+          if (mode === 'resolves') throw AssertionError('expected promise to resolve, but it rejected with ' + fmt(reason), site);
+          judge(reason, args, negated, mode, site);
+        },
+      );
+    };
+  }
+  Object.defineProperties(MatchersProto, {
+    not: { get() { const st = stateOf(this); return st.negated ? undefined : matchers(st.actual, true, st.mode); } },
+    resolves: { get() { const st = stateOf(this); return st.negated || st.mode ? undefined : matchers(st.actual, false, 'resolves'); } },
+    rejects: { get() { const st = stateOf(this); return st.negated || st.mode ? undefined : matchers(st.actual, false, 'rejects'); } },
+  });
+  freeze(MatchersProto);
   function expect(actual) {
-    const m = makeMatchers(actual, false, undefined);
-    m.not = makeMatchers(actual, true, undefined);
-    m.resolves = makeMatchers(actual, false, 'resolves');
-    m.resolves.not = makeMatchers(actual, true, 'resolves');
-    m.rejects = makeMatchers(actual, false, 'rejects');
-    m.rejects.not = makeMatchers(actual, true, 'rejects');
-    return m;
+    return matchers(actual, false, undefined);
   }
 
   // ---- test / describe --------------------------------------------------------------------
@@ -428,8 +450,16 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
       }
     },
     errorInfo,
+    // Tell the host how a promise settles, once: settled(id, 1, value) or settled(id, 0, reason).
+    // Builtins captured before the script ran, which may have replaced Promise and its methods.
+    // A module without top-level await evaluates to its namespace, not a promise: resolve() takes both.
+    watch: (p, id) => {
+      promiseThen(promiseResolve(p), (v) => settled(id, 1, v), (e) => settled(id, 0, e));
+    },
     // Marshalling helpers: ask the sandbox's own builtins, which user code cannot have replaced yet.
-    kind: (v) => (v === null ? 'null' : isArray(v) ? 'array' : isU8(v) ? 'u8' : isPromise(v) ? 'promise' : 'object'),
+    // One call per value: its kind, or for any other object its own enumerable keys as JSON, or
+    // their count when there are more than the crossing may still carry (left).
+    kind: (v, left) => (v === null ? 'null' : isArray(v) ? 'array' : isU8(v) ? 'u8' : isPromise(v) ? 'promise' : keysJSON(v, left)),
     seal: (v, what) => sealTree(v, readOnlyHandler(what), 0),
     makeError: (name, message) => {
       const C = hasOwn(ERRORS, name) ? ERRORS[name] : Err;
@@ -438,7 +468,6 @@ export const HARNESS_SOURCE = String.raw`(function (out, later) {
       return e;
     },
     live,
-    keys: (o) => keys(o),
     bytesOf: (u8) => sliceBuffer(bufferOf(u8), offsetOf(u8), offsetOf(u8) + lengthOf(u8)),
     u8: (buf) => new U8(buf),
   });

@@ -18,14 +18,15 @@ export const MAX_VALUES_PER_CROSSING = 1 << 20;
 
 /** Sandbox-side helpers the harness provides (see harness.ts). */
 export interface VmHelpers {
-  /** 'null' | 'array' | 'u8' | 'promise' | 'object' for a value of typeof 'object'. */
+  /**
+   * (value, left) for a value of typeof 'object': 'null' | 'array' | 'u8' | 'promise', or another
+   * object's own enumerable keys as a JSON array, or their count (a number) when more than left.
+   */
   kind: QuickJSHandle;
   /** Uint8Array → a fresh ArrayBuffer holding its bytes. */
   bytesOf: QuickJSHandle;
   /** ArrayBuffer → Uint8Array over it. */
   u8: QuickJSHandle;
-  /** Own enumerable string keys of an object. */
-  keys: QuickJSHandle;
   /** Any thrown value → { message, stack }. */
   errorInfo: QuickJSHandle;
   /** (value, what) → value made read-only, deeply (assignments throw a TypeError naming what). */
@@ -34,6 +35,8 @@ export interface VmHelpers {
   live: QuickJSHandle;
   /** (name, message) → a new error of the builtin class of that name (TypeError, RangeError, ...). */
   makeError: QuickJSHandle;
+  /** (promise, id): calls the bridge's settled function with id once the promise settles. */
+  watch: QuickJSHandle;
 }
 
 export interface ErrorInfo {
@@ -58,6 +61,9 @@ export class Bridge {
   /** Handles the host keeps past a call: sandbox callbacks, pending promises. */
   private readonly kept = new Set<{ alive: boolean; dispose(): void }>();
   private disposed = false;
+  /** Promises settle() waits for, by the id watch() reports them with. */
+  private readonly watched = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  private nextWatch = 0;
 
   constructor(
     private readonly vm: QuickJSContext,
@@ -272,7 +278,7 @@ export class Bridge {
       default:
         throw new TypeError(`a ${type} cannot be passed to the host`);
     }
-    const kind = this.call(this.h.kind, [h], (r) => vm.getString(r));
+    const kind = this.kindOf(h, budget.left);
     switch (kind) {
       case 'null':
         return null;
@@ -283,8 +289,13 @@ export class Bridge {
       case 'promise':
         throw new TypeError('a promise cannot be passed to the host: await it first');
     }
+    if (typeof kind === 'number') throw tooLarge(kind);
+    // The script may have given arrays a toJSON: whatever came back must still be a list of keys.
+    const keys: unknown = JSON.parse(kind);
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw new TypeError('an object whose keys cannot be listed cannot be passed to the host');
+    if (keys.length > budget.left) throw tooLarge(keys.length);
+    budget.left -= keys.length;
     const out: Record<string, unknown> = {};
-    const keys = this.call(this.h.keys, [h], (k) => eachOwned(this.items(k, budget), (n) => vm.getString(n)));
     for (const key of keys) {
       const value = owned(vm.getProp(h, key), (x) => this.fromVm(x, depth + 1, budget));
       // An own '__proto__' key stays a key: assigning it would set the copy's prototype.
@@ -292,6 +303,16 @@ export class Bridge {
       else out[key] = value;
     }
     return out;
+  }
+
+  /** The harness's kind() of an object: a kind name, its keys as JSON, or their count when over left. */
+  private kindOf(h: QuickJSHandle, left: number): string | number {
+    const leftH = this.vm.newNumber(left);
+    try {
+      return this.call(this.h.kind, [h, leftH], (r) => (this.vm.typeof(r) === 'number' ? this.vm.getNumber(r) : this.vm.getString(r)));
+    } finally {
+      leftH.dispose();
+    }
   }
 
   /**
@@ -302,9 +323,7 @@ export class Bridge {
   private items(arr: QuickJSHandle, budget: { left: number }): QuickJSHandle[] {
     const n = this.vm.getProp(arr, 'length').consume((l) => (this.vm.typeof(l) === 'number' ? this.vm.getNumber(l) : NaN));
     if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`an array with length ${n} cannot be passed to the host`);
-    if (n > budget.left) {
-      throw new RangeError(`a value with ${n} items or keys is too large to pass to the host (at most ${MAX_VALUES_PER_CROSSING} per call, nested ones included)`);
-    }
+    if (n > budget.left) throw tooLarge(n);
     budget.left -= n;
     const out: QuickJSHandle[] = [];
     try {
@@ -327,7 +346,8 @@ export class Bridge {
       for (const a of argHandles) a.dispose();
       if (r.error) throw r.error.consume((e) => this.errorFromVm(e));
       return owned(r.value, (value) => {
-        if (this.vm.typeof(value) === 'object' && this.call(this.h.kind, [value], (k) => this.vm.getString(k)) === 'promise') return this.settle(value);
+        // left 0: only whether it is a promise matters here, not the keys of an object.
+        if (this.vm.typeof(value) === 'object' && this.kindOf(value, 0) === 'promise') return this.settle(value);
         return this.fromVm(value);
       });
     };
@@ -338,11 +358,39 @@ export class Bridge {
    * borrowed during this call: the caller may dispose it at once, even if it never settles.
    */
   settle(promise: QuickJSHandle): Promise<unknown> {
-    const settled = this.vm.resolvePromise(promise);
+    const id = this.nextWatch++;
+    const settled = new Promise<unknown>((resolve, reject) => this.watched.set(id, { resolve, reject }));
+    const idH = this.vm.newNumber(id);
+    try {
+      this.call(this.h.watch, [promise, idH], () => undefined);
+    } catch (e) {
+      this.watched.delete(id);
+      throw e;
+    } finally {
+      idH.dispose();
+    }
     this.pump();
-    return settled.then((r) => {
-      if (r.error) throw r.error.consume((e) => this.errorFromVm(e));
-      return owned(r.value, (v) => this.fromVm(v));
+    return settled;
+  }
+
+  /**
+   * The function the harness's watch() calls back, (id, ok, value): one host function for every
+   * settle(), where the library's resolvePromise makes two per promise and goes through the
+   * script's (replaceable) global Promise.
+   */
+  settledFunction(): QuickJSHandle {
+    const vm = this.vm;
+    return vm.newFunction('settled', (idH, okH, valueH) => {
+      const id = vm.getNumber(idH);
+      const w = this.watched.get(id);
+      if (!w) return;
+      this.watched.delete(id);
+      if (vm.getNumber(okH) !== 1) return w.reject(this.errorFromVm(valueH));
+      try {
+        w.resolve(this.fromVm(valueH));
+      } catch (e) {
+        w.reject(e);
+      }
     });
   }
 
@@ -366,6 +414,7 @@ export class Bridge {
 
   dispose(): void {
     this.disposed = true;
+    this.watched.clear();
     if (this.helpers) for (const h of Object.values(this.helpers)) h.dispose();
     for (const k of this.kept) if (k.alive) k.dispose();
     this.kept.clear();
@@ -392,6 +441,10 @@ function eachOwned<T>(handles: QuickJSHandle[], fn: (h: QuickJSHandle) => T): T[
   } finally {
     for (const h of handles) if (h.alive) h.dispose();
   }
+}
+
+function tooLarge(n: number): RangeError {
+  return new RangeError(`a value with ${n} items or keys is too large to pass to the host (at most ${MAX_VALUES_PER_CROSSING} per call, nested ones included)`);
 }
 
 function isObjectLike(v: unknown): v is object {

@@ -156,6 +156,12 @@ describe('sandbox: no way out', () => {
     expect(await probe(body, { soc: fakeSoc })).toBe('x');
   });
 
+  it('objects still cross whole after the script replaced the builtins the copy could use', async () => {
+    const body = `Array.prototype.toJSON = () => 'x'; Array.prototype.map = null; Array.prototype.join = null; JSON.stringify = () => '"y"'; Object.keys = () => ['z'];
+      return { a: 1, 'b"c': [2, { d: 3 }] };`;
+    expect(await probe(body)).toEqual({ a: 1, 'b"c': [2, { d: 3 }] });
+  });
+
   it('runs are isolated: globals set by one script are gone in the next', async () => {
     await probe(`globalThis.leftover = 42; Object.prototype.polluted = 1; return 0;`);
     expect(await probe(`return [typeof leftover, ({}).polluted];`)).toEqual(['undefined', undefined]);

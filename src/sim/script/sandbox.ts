@@ -81,9 +81,10 @@ export class Sandbox {
     const out = this.bridge.hostFunction('out', (stream, text) => onOutput(stream === 'error' ? 'error' : 'log', String(text)));
     // The harness's only clock: it waits a moment for promises a test left un-awaited.
     const later = this.bridge.hostFunction('later', (ms) => new Promise<void>((r) => setTimeout(r, Math.min(1000, Number(ms) || 0))));
-    this.control = factory.consume((f) => out.consume((o) => later.consume((l) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o, l)))));
+    const settled = this.bridge.settledFunction();
+    this.control = factory.consume((f) => out.consume((o) => later.consume((l) => settled.consume((s) => vm.unwrapResult(vm.callFunction(f, vm.undefined, o, l, s))))));
     const get = (name: string): QuickJSHandle => vm.getProp(this.control, name);
-    this.bridge.setHelpers({ kind: get('kind'), keys: get('keys'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo'), seal: get('seal'), live: get('live'), makeError: get('makeError') });
+    this.bridge.setHelpers({ kind: get('kind'), bytesOf: get('bytesOf'), u8: get('u8'), errorInfo: get('errorInfo'), seal: get('seal'), live: get('live'), makeError: get('makeError'), watch: get('watch') });
   }
 
   /** Define a global from a host value tree (copied, read-only; functions become host calls). */
