@@ -34,14 +34,16 @@ describe('getting started', () => {
     await shot('1-first-run');
   });
 
-  it('the Examples menu groups P1–P9 and the register-level bring-up scripts', async () => {
+  it('the Examples menu groups P1–P9, the register-level bring-up scripts and the upstream-behaviour scripts', async () => {
     const groups = await rig.page.locator('[data-testid=examples-menu] optgroup').evaluateAll((gs) =>
       gs.map((g) => ({ label: g.getAttribute('label'), options: Array.from(g.querySelectorAll('option')).map((o) => (o as { textContent: string | null }).textContent?.trim()) })),
     );
-    expect(groups.map((g) => g.label)).toEqual(['Problems P1–P9', 'Register-level bring-up']);
+    expect(groups.map((g) => g.label)).toEqual(['Problems P1–P9', 'Register-level bring-up', 'Upstream behaviour and hardware fidelity']);
     expect(groups[0]!.options).toContain('p1-rockchip-zap-order');
     expect(groups[0]!.options).toContain('p9-h6-domain-switch');
     expect(groups[1]!.options).toEqual(['h6-registers', 'rockchip-registers']);
+    expect(groups[2]!.options).toContain('h6-upstream');
+    expect(groups[2]!.options).toContain('v7s-split-upstream');
   });
 
   it('opens an example, offers its preset, runs it there, and restores the previous script', async () => {

@@ -8,20 +8,22 @@ const sources = import.meta.glob<string>('../../../resources/examples/**/*.ts', 
 export interface Example {
   /** File name without the folder, e.g. 'p1-rockchip-zap-order.ts'. */
   file: string;
-  /** 'problems' (P1–P9) or 'bring-up' (register-level). */
-  group: 'problems' | 'bring-up';
+  /** 'problems' (P1–P9), 'bring-up' (register-level) or 'upstream' (what mainline and historic upstream code do on the models). */
+  group: 'problems' | 'bring-up' | 'upstream';
   load(): Promise<string>;
 }
 
 export const EXAMPLE_GROUPS: { id: Example['group']; label: string }[] = [
   { id: 'problems', label: 'Problems P1–P9' },
   { id: 'bring-up', label: 'Register-level bring-up' },
+  { id: 'upstream', label: 'Upstream behaviour and hardware fidelity' },
 ];
 
 export const EXAMPLES: Example[] = Object.entries(sources)
   .map(([path, load]): Example => {
     const file = path.split('/').pop() ?? path;
-    return { file, group: path.includes('/problems/') ? 'problems' : 'bring-up', load };
+    const group = path.includes('/problems/') ? 'problems' : file.endsWith('-registers.ts') ? 'bring-up' : 'upstream';
+    return { file, group, load };
   })
   .sort((a, b) => a.file.localeCompare(b.file, 'en', { numeric: true }));
 
