@@ -6,10 +6,23 @@
  * map_pages/unmap_pages one 4 KiB page at a time, a two-level table (DT of 4096 DTEs, PTs of 256
  * PTEs) the non-coherent walker reads from memory.
  *
- * Historic variants, each a define (1 = the mainline behaviour):
- *   SUN50I_FLUSH_TABLES         clean written table entries to memory (0: P6, the walker sees stale RAM)
- *   SUN50I_DETACH_BEFORE_FREE   turn translation off and flush before freeing the live domain (0: P7)
- *   SUN50I_INVALIDATE_ON_SWITCH flush TLBs and PTW cache when a domain is installed (0: P9)
+ * It behaves as mainline does: a paging domain's refcount is 1 at alloc and +1 per attach_dev;
+ * leaving it (the identity attach, or a switch to another paging domain) drops one reference and
+ * tears it down (PTs freed, translation off) only at zero, so a switch rewrites TTB with ENABLE
+ * still 1; domain_free frees the DT only (the PTs leak, and a live domain's DT stays in TTB); map
+ * before the first attach dereferences the still NULL domain->iommu (an oops).
+ *
+ * Historic variants, each a define named as the TypeScript driver's variant:
+ *   SUN50I_FLUSH_TABLES          flushTables: clean written table entries to memory (1, mainline;
+ *                                0: P6, the walker sees stale RAM)
+ *   SUN50I_DETACH_BEFORE_FREE    detachBeforeFree: domain_free turns a live domain's translation
+ *                                off, flushes, and frees its PTs with the DT (0, mainline; 1: P7's fix)
+ *   SUN50I_INVALIDATE_ON_SWITCH  invalidateOnSwitch: flush TLBs and PTW cache when a domain is
+ *                                installed (1, mainline; 0: P9)
+ *   SUN50I_LEAVE_DOMAIN_DISABLE  leaveDomain 'disable': leaving a domain disables at once, no refcount
+ *   SUN50I_MAP_BEFORE_ATTACH_OK  mapBeforeAttach 'ok': domain->iommu is set at alloc, so map works
+ * The first three may be soc_variant("name", default) (switchable by setVariant); the last two
+ * are build-time only (0 by default).
  */
 #include <linux/bitfield.h>
 #include <linux/bug.h>
@@ -30,10 +43,16 @@
 #define SUN50I_FLUSH_TABLES 1
 #endif
 #ifndef SUN50I_DETACH_BEFORE_FREE
-#define SUN50I_DETACH_BEFORE_FREE 1
+#define SUN50I_DETACH_BEFORE_FREE 0
 #endif
 #ifndef SUN50I_INVALIDATE_ON_SWITCH
 #define SUN50I_INVALIDATE_ON_SWITCH 1
+#endif
+#ifndef SUN50I_LEAVE_DOMAIN_DISABLE
+#define SUN50I_LEAVE_DOMAIN_DISABLE 0
+#endif
+#ifndef SUN50I_MAP_BEFORE_ATTACH_OK
+#define SUN50I_MAP_BEFORE_ATTACH_OK 0
 #endif
 
 /* Registers (hardware-facts §1.2). */
@@ -92,14 +111,15 @@ struct h6_iommu {
 	void __iomem *regs;
 	struct clk *clk;
 	struct reset_control *rst;
-	struct iommu_domain *cur;	/* the paging domain in TTB, NULL when off */
+	struct iommu_domain *cur;	/* &h6_identity, the paging domain in TTB, NULL after a teardown */
 	struct iommu_group *group;
 	struct kmem_cache *pts;
 };
 
 struct h6_domain {
 	struct iommu_domain domain;
-	struct h6_iommu *iommu;
+	struct h6_iommu *iommu;		/* set by the first attach (at alloc with MAP_BEFORE_ATTACH_OK) */
+	int refcnt;			/* 1 at alloc, +1 per attach_dev, -1 per leave */
 	bool installed;			/* TTB pointed at it at least once */
 	u32 *dt;
 	dma_addr_t dt_dma;
@@ -108,6 +128,14 @@ struct h6_domain {
 static struct h6_domain *to_h6(struct iommu_domain *d)
 {
 	return container_of(d, struct h6_domain, domain);
+}
+
+static struct iommu_domain h6_identity;
+
+/* The paging domain translation runs through, or NULL. */
+static struct iommu_domain *live_domain(struct h6_iommu *h)
+{
+	return h->cur == &h6_identity ? NULL : h->cur;
 }
 
 static u32 rd(struct h6_iommu *h, u32 off)
@@ -214,7 +242,7 @@ static int h6_enable(struct h6_iommu *h)
 	u32 none = 0, rdonly = 0, wronly = 0;
 	int m, ret;
 
-	if (!h->cur)
+	if (!live_domain(h))
 		return 0;
 	hd = to_h6(h->cur);
 	ret = reset_control_deassert(h->rst);
@@ -403,14 +431,40 @@ static struct h6_iommu *h6_of(struct device *dev)
 	return dev_iommu_priv_get(dev);
 }
 
+/* The refcount reached zero: PTs freed (DTEs cleared first), translation off. */
+static void h6_teardown(struct h6_iommu *h, struct h6_domain *hd)
+{
+	int i;
+
+	for (i = 0; i < DT_ENTRIES; i++) {
+		u32 dte = hd->dt[i];
+
+		if (!dte_ok(dte))
+			continue;
+		hd->dt[i] = 0;
+		clean_entries(h, &hd->dt[i], 1);
+		drop_pt(h, phys_to_virt(dte & DTE_PT_ADDR));
+	}
+	h6_disable(h);
+	h->cur = NULL;
+}
+
 static int h6_identity_attach(struct iommu_domain *identity, struct device *dev)
 {
 	struct h6_iommu *h = h6_of(dev);
+	struct h6_domain *hd;
 
-	if (!h->cur)
+	if (h->cur == &h6_identity)
 		return 0;
-	h->cur = NULL;
-	h6_disable(h);
+	if (SUN50I_LEAVE_DOMAIN_DISABLE) {
+		h->cur = &h6_identity;
+		h6_disable(h);
+		return 0;
+	}
+	/* After a teardown h->cur is NULL, and this dereferences it, as mainline does. */
+	hd = to_h6(h->cur);
+	if (--hd->refcnt == 0)
+		h6_teardown(h, hd);
 	return 0;
 }
 
@@ -428,10 +482,13 @@ static int h6_attach_dev(struct iommu_domain *domain, struct device *dev)
 
 	if (!h)
 		return -ENODEV;
+	if (!SUN50I_LEAVE_DOMAIN_DISABLE)
+		hd->refcnt++;
 	if (h->cur == domain)
 		return 0;
 	h6_identity_attach(&h6_identity, dev);
 	h->cur = domain;
+	hd->iommu = h;
 	hd->installed = true;
 	hd->dt_dma = dma_map_single(h->dev, hd->dt, DT_BYTES, DMA_TO_DEVICE);
 	/* Like mainline, a failed enable is not reported to the core. */
@@ -445,8 +502,9 @@ static struct iommu_domain *h6_domain_alloc_paging(struct device *dev)
 
 	if (!hd)
 		return NULL;
-	/* Tables are allocated from the instance's PT cache from the first map on, attached or not. */
-	hd->iommu = h6_of(dev);
+	if (SUN50I_MAP_BEFORE_ATTACH_OK)
+		hd->iommu = h6_of(dev);
+	hd->refcnt = 1;
 	hd->dt = (u32 *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, get_order(DT_BYTES));
 	if (!hd->dt) {
 		kfree(hd);
@@ -465,18 +523,22 @@ static void h6_domain_free(struct iommu_domain *domain)
 	unsigned long flags;
 	int i;
 
-	if (SUN50I_DETACH_BEFORE_FREE && h->cur == domain) {
-		h->cur = NULL;
-		h6_disable(h);
-		spin_lock_irqsave(&h->lock, flags);
-		flush_everything(h);
-		spin_unlock_irqrestore(&h->lock, flags);
-	}
-	for (i = 0; i < DT_ENTRIES; i++) {
-		u32 dte = hd->dt[i];
+	/* Mainline frees the DT only: the PTs leak, and a live DT stays in TTB. */
+	if (SUN50I_DETACH_BEFORE_FREE && h) {
+		if (h->cur == domain) {
+			h->cur = &h6_identity;
+			/* Invalidate while the clock still runs: disable gates it and asserts the reset. */
+			spin_lock_irqsave(&h->lock, flags);
+			flush_everything(h);
+			spin_unlock_irqrestore(&h->lock, flags);
+			h6_disable(h);
+		}
+		for (i = 0; i < DT_ENTRIES; i++) {
+			u32 dte = hd->dt[i];
 
-		if (dte_ok(dte))
-			drop_pt(h, phys_to_virt(dte & DTE_PT_ADDR));
+			if (dte_ok(dte))
+				drop_pt(h, phys_to_virt(dte & DTE_PT_ADDR));
+		}
 	}
 	free_pages((unsigned long)hd->dt, get_order(DT_BYTES));
 	kfree(hd);
@@ -553,7 +615,7 @@ static irqreturn_t h6_irq(int irq, void *data)
 	}
 	dev_err(h->dev, "Page fault for %#x (master %d, dir %s)\n", iova, master,
 		dir == IOMMU_FAULT_WRITE ? "wr" : "rd");
-	if (h->cur)
+	if (live_domain(h))
 		report_iommu_fault(h->cur, h->dev, iova, dir);
 	zap_range(h, iova, SZ_4K);
 	wr(h, H6_INT_CLR, status);
@@ -572,6 +634,11 @@ static int h6_probe(struct platform_device *pdev)
 	if (!h)
 		return -ENOMEM;
 	spin_lock_init(&h->lock);
+	h->cur = &h6_identity;
+	/* Read each run-time variant once, so setVariant finds it before its first use. */
+	(void)SUN50I_FLUSH_TABLES;
+	(void)SUN50I_DETACH_BEFORE_FREE;
+	(void)SUN50I_INVALIDATE_ON_SWITCH;
 	platform_set_drvdata(pdev, h);
 	h->dev = &pdev->dev;
 	h->pts = kmem_cache_create(dev_name(&pdev->dev), PT_BYTES, PT_BYTES, SLAB_HWCACHE_ALIGN, NULL);

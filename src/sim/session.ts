@@ -460,6 +460,8 @@ export class Session {
     const hook: MomentHook = {
       wants: (event) => event % interval === 0 || findingMoments.has(event),
       keep: (event, what, soc, isFinding) => {
+        // Inside a C driver call (a WARN_ON, an MMIO event) nothing can be copied: opening that moment re-executes.
+        if (!soc.snapshotReady()) return;
         let counted = false;
         if (isFinding && findingsKept >= MAX_FINDING_MOMENTS) {
           // Over the cap, a finding's moment re-executes; a keyframe or neighbour it lands on moves to it.

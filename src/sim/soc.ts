@@ -454,6 +454,11 @@ export class Soc {
     restoreKernel();
   }
 
+  /** Whether snapshot can run now: a C driver cannot be copied while one of its calls is suspended. */
+  snapshotReady(): boolean {
+    return this.kernelInstance?.snapshotReady() ?? true;
+  }
+
   snapshot(): SocSnapshot {
     return { ...this.state(), ram: this.ram.snapshot(), cache: this.cache.snapshot(), kernel: this.kernelInstance?.snapshot() ?? null };
   }

@@ -18,6 +18,9 @@ SOC_IMPORT(cache_alloc) u32 soc_cache_alloc(int cache, int zero);
 SOC_IMPORT(cache_free) void soc_cache_free(int cache, u32 va);
 SOC_IMPORT(dma_sync) void soc_dma_sync(u32 pa_lo, u32 pa_hi, u32 size, int dir);
 SOC_IMPORT(fault) int soc_report_fault(int domain, int dev, u32 iova, int flags);
+/* The instance's clock gates and reset lines (the config's clocks and resets). */
+SOC_IMPORT(clk_gate) int soc_clk_gate(int on);
+SOC_IMPORT(reset_line) int soc_reset_line(int asserted);
 SOC_IMPORT(device_link) int soc_device_link(int consumer, int supplier, u32 flags, const struct soc_site *site);
 
 /* ---- kmalloc: size classes in wasm memory (no engine state, so a memory snapshot is the whole heap) ---- */
@@ -562,10 +565,10 @@ static struct clk *soc_clk(void) { static int c; return (struct clk *)&c; }
 struct clk *devm_clk_get(struct device *dev, const char *id) { return soc_clk(); }
 struct clk *devm_clk_get_optional(struct device *dev, const char *id) { return soc_clk(); }
 struct clk *devm_clk_get_enabled(struct device *dev, const char *id) { return soc_clk(); }
-int clk_prepare_enable(struct clk *clk) { return 0; }
-void clk_disable_unprepare(struct clk *clk) {}
-int clk_enable(struct clk *clk) { return 0; }
-void clk_disable(struct clk *clk) {}
+int clk_prepare_enable(struct clk *clk) { return soc_clk_gate(1); }
+void clk_disable_unprepare(struct clk *clk) { soc_clk_gate(0); }
+int clk_enable(struct clk *clk) { return soc_clk_gate(1); }
+void clk_disable(struct clk *clk) { soc_clk_gate(0); }
 int clk_prepare(struct clk *clk) { return 0; }
 void clk_unprepare(struct clk *clk) {}
 unsigned long clk_get_rate(struct clk *clk) { return 0; }
@@ -578,13 +581,13 @@ int devm_clk_bulk_get(struct device *dev, int num, struct clk_bulk_data *clks)
 int devm_clk_bulk_get_all(struct device *dev, struct clk_bulk_data **clks) { *clks = NULL; return 0; }
 int clk_bulk_prepare(int num, const struct clk_bulk_data *clks) { return 0; }
 void clk_bulk_unprepare(int num, const struct clk_bulk_data *clks) {}
-int clk_bulk_enable(int num, const struct clk_bulk_data *clks) { return 0; }
-void clk_bulk_disable(int num, const struct clk_bulk_data *clks) {}
-int clk_bulk_prepare_enable(int num, const struct clk_bulk_data *clks) { return 0; }
-void clk_bulk_disable_unprepare(int num, const struct clk_bulk_data *clks) {}
+int clk_bulk_enable(int num, const struct clk_bulk_data *clks) { return soc_clk_gate(1); }
+void clk_bulk_disable(int num, const struct clk_bulk_data *clks) { soc_clk_gate(0); }
+int clk_bulk_prepare_enable(int num, const struct clk_bulk_data *clks) { return soc_clk_gate(1); }
+void clk_bulk_disable_unprepare(int num, const struct clk_bulk_data *clks) { soc_clk_gate(0); }
 struct reset_control *devm_reset_control_get(struct device *dev, const char *id) { static int r; return (struct reset_control *)&r; }
-int reset_control_assert(struct reset_control *rstc) { return 0; }
-int reset_control_deassert(struct reset_control *rstc) { return 0; }
+int reset_control_assert(struct reset_control *rstc) { return soc_reset_line(1); }
+int reset_control_deassert(struct reset_control *rstc) { return soc_reset_line(0); }
 int reset_control_reset(struct reset_control *rstc) { return 0; }
 
 /* ---- interrupts: the handler the engine runs when the IOMMU's line fires ---- */

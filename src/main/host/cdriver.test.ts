@@ -41,7 +41,7 @@ function h6WithDriver(source: string, defines: Record<string, string | number | 
 
 const RUNTIME_VARIANTS = {
   SUN50I_FLUSH_TABLES: 'soc_variant("flushTables", 1)',
-  SUN50I_DETACH_BEFORE_FREE: 'soc_variant("detachBeforeFree", 1)',
+  SUN50I_DETACH_BEFORE_FREE: 'soc_variant("detachBeforeFree", 0)',
   SUN50I_INVALIDATE_ON_SWITCH: 'soc_variant("invalidateOnSwitch", 1)',
 };
 
@@ -84,7 +84,7 @@ describe('our sun50i-iommu.c on the H6', () => {
       {
         source: `test('race', async () => {
           const d = await kernel.domainAlloc('iommu0');
-          expect(await kernel.attachDevice(d, 've')).toBe(0);
+          expect(await kernel.attachGroup(d, kernel.group('ve'))).toBe(0);
           const pa = await kernel.allocPages(2);
           const spec = {
             threads: [
@@ -105,7 +105,7 @@ describe('our sun50i-iommu.c on the H6', () => {
           expect(wheres.some((w) => /^h6_iotlb_sync_map \\(sun50i-iommu\\.c:\\d+\\)$/.test(w))).toBe(true);
           expect(wheres.some((w) => /^pt_for \\(sun50i-iommu\\.c:\\d+\\)$/.test(w))).toBe(true);
           expect(rep.steps.some((s) => s.kind === 'mem-write' && s.where)).toBe(true);
-          await kernel.detachDevice(d, 've');
+          await kernel.detachGroup(d, kernel.group('ve'));
         });`,
         fileName: 'race.ts',
       },
@@ -142,7 +142,7 @@ describe('what a user meets when the C driver is wrong', () => {
       {
         source: `test('oops', async () => {
           const d = await kernel.domainAlloc('iommu0');
-          await kernel.attachDevice(d, 've');
+          await kernel.attachGroup(d, kernel.group('ve'));
           // The group's six masters are attached one by one: one WARN each.
           const warn = soc.takeFindings().filter((f) => f.kind === 'driver-warn');
           expect(warn.length).toBe(6);
@@ -164,7 +164,7 @@ describe('what a user meets when the C driver is wrong', () => {
       {
         source: `test('bug', async () => {
           const d = await kernel.domainAlloc('iommu0');
-          await kernel.attachDevice(d, 've');
+          await kernel.attachGroup(d, kernel.group('ve'));
           soc.takeFindings();
           expect(await kernel.map(d, 0x2000, 0x4000_0000, 0x1000, 3)).toBe(0);
           await kernel.unmap(d, 0x2000, 0x1000);
@@ -181,7 +181,7 @@ describe('what a user meets when the C driver is wrong', () => {
       {
         source: `test('null', async () => {
           const d = await kernel.domainAlloc('iommu0');
-          await kernel.attachDevice(d, 've');
+          await kernel.attachGroup(d, kernel.group('ve'));
           soc.takeFindings();
           expect(await kernel.map(d, 0x3000, 0x4000_0000, 0x1000, 3)).toBeLessThan(0);
           const oops = soc.takeFindings().filter((f) => f.kind === 'driver-oops');

@@ -123,6 +123,8 @@ export interface IommuOps {
   /** Explorer checkpoints: the driver's own state (what its probe keeps in locals). */
   snapshot?(): unknown;
   restore?(s: unknown): void;
+  /** False while snapshot cannot run (a C driver's call is suspended inside it). */
+  snapshotReady?(): boolean;
   /** Explorer checkpoints: a domain's driver state (domain.priv); priv itself is kept by reference. */
   snapshotDomain?(domain: IommuDomain): unknown;
   restoreDomain?(domain: IommuDomain, s: unknown): void;
@@ -695,6 +697,11 @@ export class IommuCore {
   reportFault(d: IommuDomain, dev: string, iova: number, flags: number): number {
     this.log.event('io_page_fault', d.iommu, { device: dev, iova: hex(iova), flags, domain: d.id }, 'fault');
     return d.faultHandler ? d.faultHandler(d, dev, iova, flags) : -ENOSYS;
+  }
+
+  /** Whether every driver can be snapshotted now. */
+  snapshotReady(): boolean {
+    return [...this.iommus.values()].every((ops) => ops.snapshotReady?.() ?? true);
   }
 
   /**

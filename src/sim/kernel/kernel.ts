@@ -373,6 +373,11 @@ export class Kernel {
     return this.drivers.get(`instance:${iommu}`)?.source ?? null;
   }
 
+  /** Whether snapshot can run now (no driver call suspended mid-way). */
+  snapshotReady(): boolean {
+    return this.core.snapshotReady();
+  }
+
   /** The whole kernel state, for explorer checkpoints (drivers through their snapshot hooks). */
   snapshot(): KernelSnapshot {
     return { pages: this.pages.snapshot(), pm: this.pm.snapshot(), core: this.core.snapshot(), dma: this.dma.snapshot(), kprobes: this.kprobes.snapshot(), clkCounts: [...this.clkCounts] };

@@ -60,5 +60,5 @@ export const RUNTIME_IMPORTS: Readonly<Record<'env' | 'soc', readonly string[]>>
     'memory_grow_pre',
     'memory_grow_post',
   ],
-  soc: ['log', 'page_alloc', 'page_free', 'cache_create', 'cache_alloc', 'cache_free', 'dma_sync', 'fault', 'device_link'],
+  soc: ['log', 'page_alloc', 'page_free', 'cache_create', 'cache_alloc', 'cache_free', 'dma_sync', 'fault', 'device_link', 'clk_gate', 'reset_line'],
 };

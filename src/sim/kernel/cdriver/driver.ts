@@ -120,6 +120,12 @@ export function cIommuDriver(iommu: IommuConfig, image: CDriverImage): KernelDri
             if (!d) return -ENODEV;
             return core.reportFault(d, devNames[dev] ?? name, iova >>> 0, flags);
           }) as never,
+          clk_gate: ((on: number) => {
+            if (on) return ctx.clk.prepareEnable();
+            ctx.clk.disableUnprepare();
+            return 0;
+          }) as never,
+          reset_line: ((asserted: number) => (asserted ? ctx.reset.assert() : ctx.reset.deassert())) as never,
         },
         opServices: {
           pm_runtime: ((what: number, dev: number) => pmRuntime(what, devByPtr.get(dev) ?? name)) as never,
@@ -248,6 +254,7 @@ export function cIommuDriver(iommu: IommuConfig, image: CDriverImage): KernelDri
         identityDomain: (statics & 1) !== 0,
         blockedDomain: (statics & 2) !== 0,
         snapshot: () => rt.snapshot(),
+        snapshotReady: () => rt.idle(),
         restore: (s) => rt.restore(s as ReturnType<CRuntime['snapshot']>),
         snapshotDomain: () => null,
         restoreDomain: () => undefined,

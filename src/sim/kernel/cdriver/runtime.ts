@@ -491,6 +491,11 @@ export class CRuntime {
     return cur;
   }
 
+  /** No call suspended inside the module (snapshot can run). */
+  idle(): boolean {
+    return this.fibers.length === FIBERS;
+  }
+
   /** Explorer checkpoints: the whole wasm memory and the stack pointer; fibers must be idle. */
   snapshot(): { memory: Uint8Array; sp: number; dead: string | null } {
     if (this.fibers.length !== FIBERS) throw new Error('C driver: cannot checkpoint while a kernel call is in flight inside the driver');
