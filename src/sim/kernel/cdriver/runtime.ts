@@ -294,6 +294,16 @@ export class CRuntime {
     const port = host.port;
     const cyclesPerUs = host.cyclesPerUs;
     const self = this;
+    /** The value hook after store_ptr: a store to DMA-visible memory goes to the cache model, a preemption point. */
+    const storeVal = <T extends number | bigint>(id: number, value: T): T => {
+      if (self.resumed()) return value;
+      const f = self.current;
+      const top = f?.stores[f.stores.length - 1];
+      if (!f || !top || top.id !== id) return value;
+      f.stores.pop();
+      self.suspend(self.storeWindow(top.pa, top.bytes, value), f.site);
+      return value;
+    };
     const env: Record<string, unknown> = {
       __soc_readl(addr: number, site: number): number {
         if (self.resumed()) return self.current!.result as number;
@@ -386,24 +396,8 @@ export class CRuntime {
         self.current!.stores.push({ id, pa: self.kvaToPa(va), bytes });
         return self.scratch - offset;
       },
-      store_val_i32(id: number, value: number): number {
-        if (self.resumed()) return value;
-        const f = self.current;
-        const top = f?.stores[f.stores.length - 1];
-        if (!f || !top || top.id !== id) return value;
-        f.stores.pop();
-        self.suspend(self.storeWindow(top.pa, top.bytes, value), f.site);
-        return value;
-      },
-      store_val_i64(id: number, value: bigint): bigint {
-        if (self.resumed()) return value;
-        const f = self.current;
-        const top = f?.stores[f.stores.length - 1];
-        if (!f || !top || top.id !== id) return value;
-        f.stores.pop();
-        self.suspend(self.storeWindow(top.pa, top.bytes, value), f.site);
-        return value;
-      },
+      store_val_i32: storeVal<number>,
+      store_val_i64: storeVal<bigint>,
       load_val_i32: (_id: number, v: number) => v,
       load_val_i64: (_id: number, v: bigint) => v,
       load_val_f32: (_id: number, v: number) => v,
