@@ -22,17 +22,23 @@ const ENTRIES = {
 /**
  * CommonJS packages loaded with require() rather than import: Node's ESM loader would scan their
  * source for named exports first (cjs-module-lexer), which for TypeScript's 9 MB is most of the
- * sim worker's start. Only their default import is used.
+ * sim worker's start. Only their default import is used. TypeScript also goes through a V8 code
+ * cache (src/main/host/code-cache.ts): compiling it is the next largest part of a cold start.
  */
 const REQUIRED = ['typescript', 'ajv'];
+const CODE_CACHED = new Set(['typescript']);
+const CODE_CACHE = JSON.stringify(join(ROOT, 'src', 'main', 'host', 'code-cache.ts'));
 const requirePlugin = {
   name: 'require-cjs',
   setup(b) {
     const filter = new RegExp(`^(${REQUIRED.join('|')})$`);
     b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'require-cjs' }));
     b.onLoad({ filter: /.*/, namespace: 'require-cjs' }, (args) => ({
-      contents: `import { createRequire } from 'node:module';\nexport default createRequire(import.meta.url)(${JSON.stringify(args.path)});\n`,
+      contents: CODE_CACHED.has(args.path)
+        ? `import { requireCached } from ${CODE_CACHE};\nexport default requireCached(import.meta.url, ${JSON.stringify(args.path)});\n`
+        : `import { createRequire } from 'node:module';\nexport default createRequire(import.meta.url)(${JSON.stringify(args.path)});\n`,
       loader: 'js',
+      resolveDir: ROOT,
     }));
   },
 };
