@@ -8,7 +8,6 @@
  * software-defined bits 58:55 masked (the walker ignores them; Linux keeps its SW_SYNC flag there).
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { runOp } from '../core/coop';
 import { EEXIST } from './errno';
 import {
@@ -30,6 +29,7 @@ import {
   type PartialUnmap,
 } from './io-pgtable';
 import { armLpaeS1AllocPgtable } from './io-pgtable-arm-lpae';
+import { describeBitExact } from './io-pgtable-descriptor-suite';
 import { recordingEnv } from './io-pgtable-testkit';
 import { busPort } from './port';
 
@@ -302,22 +302,4 @@ const CONFIGS: [string, Config, number][] = [
   ['16 KiB granule, 36-bit IAS, non-coherent, split', { ...G16K, ias: 36, ns: false, coherent: false, variant: 'split' }, 60],
   ['64 KiB granule, 32-bit IAS, coherent, split', { ...G64K, ias: 32, ns: false, coherent: true, variant: 'split' }, 20],
 ];
-const OPS_PER_RUN = 400;
-
-describe('io-pgtable-arm-lpae: descriptors bit for bit against the architecture', () => {
-  let total = 0;
-  for (const [name, c, runs] of CONFIGS) {
-    it(`${name}: ${runs} runs of ${OPS_PER_RUN} random operations`, () => {
-      fc.assert(
-        fc.property(fc.array(opArb, { minLength: OPS_PER_RUN, maxLength: OPS_PER_RUN }), (ops) => {
-          total += run(c, ops);
-        }),
-        { numRuns: runs },
-      );
-    });
-  }
-  it('ran at least 10^5 operations and reached every kind of outcome', () => {
-    expect(total).toBeGreaterThanOrEqual(100_000);
-    for (const k of ['map -EEXIST', 'block over a table', 'block-sized unmap of a table', 'unmap stops at a hole', 'partial unmap refused', 'split at level 1', 'split at level 2']) expect(seen.get(k) ?? 0, k).toBeGreaterThan(0);
-  });
-});
+describeBitExact('io-pgtable-arm-lpae: descriptors bit for bit against the architecture', CONFIGS, opArb, run, seen, ['map -EEXIST', 'block over a table', 'block-sized unmap of a table', 'unmap stops at a hole', 'partial unmap refused', 'split at level 1', 'split at level 2']);

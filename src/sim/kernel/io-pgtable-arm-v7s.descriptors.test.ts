@@ -6,7 +6,6 @@
  * hold exactly the expected 32-bit descriptors; every 32 operations and at the end, all of L1.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
 import { runOp } from '../core/coop';
 import { EEXIST } from './errno';
 import {
@@ -27,6 +26,7 @@ import {
   type PartialUnmap,
 } from './io-pgtable';
 import { armV7sAllocPgtable } from './io-pgtable-arm-v7s';
+import { describeBitExact } from './io-pgtable-descriptor-suite';
 import { recordingEnv } from './io-pgtable-testkit';
 import { busPort } from './port';
 
@@ -359,22 +359,4 @@ const CONFIGS: [string, Config, number][] = [
   ['MediaTek 35-bit PA, split', { quirks: MTK_QUIRKS, oas: 35, coherent: false, variant: 'split' }, 50],
   ['split-upstream (output address lost)', { quirks: 0, oas: 32, coherent: true, variant: 'split-upstream' }, 40],
 ];
-const OPS_PER_RUN = 400;
-
-describe('io-pgtable-arm-v7s: descriptors bit for bit against the architecture', () => {
-  let total = 0;
-  for (const [name, c, runs] of CONFIGS) {
-    it(`${name}: ${runs} runs of ${OPS_PER_RUN} random operations`, () => {
-      fc.assert(
-        fc.property(fc.array(opArb, { minLength: OPS_PER_RUN, maxLength: OPS_PER_RUN }), (ops) => {
-          total += run(c, ops);
-        }),
-        { numRuns: runs },
-      );
-    });
-  }
-  it('ran at least 10^5 operations and reached every kind of outcome', () => {
-    expect(total).toBeGreaterThanOrEqual(100_000);
-    for (const k of ['map -EEXIST', 'block over a table', 'supersection split', 'section split for 1 pages', 'section split for 16 pages', 'large page split']) expect(seen.get(k) ?? 0, k).toBeGreaterThan(0);
-  });
-});
+describeBitExact('io-pgtable-arm-v7s: descriptors bit for bit against the architecture', CONFIGS, opArb, run, seen, ['map -EEXIST', 'block over a table', 'supersection split', 'section split for 1 pages', 'section split for 16 pages', 'large page split']);
